@@ -1,0 +1,225 @@
+// Package ingest owns Parley's event contract and its path through Kafka:
+// the versioned event envelope and its typed payloads, topic names, the
+// producer, the consumer runner with its dead-letter handling, and the
+// embedded Kafka-protocol broker used when no external brokers are set.
+//
+// Every other domain package (chatsvc, moderation, analytics, dashboard)
+// depends on ingest; ingest imports none of them.
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Type names what happened. The string is part of the wire contract.
+type Type string
+
+// Event types. docs/events.md documents each one with an example.
+const (
+	ConversationStarted     Type = "conversation.started"
+	MessageSent             Type = "message.sent"
+	MessageRead             Type = "message.read"
+	ConversationAssigned    Type = "conversation.assigned"
+	ConversationTransferred Type = "conversation.transferred"
+	ConversationResolved    Type = "conversation.resolved"
+	ConversationReopened    Type = "conversation.reopened"
+	VisitorLeft             Type = "visitor.left"
+	CSATSubmitted           Type = "csat.submitted"
+	ModerationVerdict       Type = "moderation.verdict"
+	ModerationDecision      Type = "moderation.decision"
+)
+
+// Role is who caused an event.
+type Role string
+
+// Actor roles.
+const (
+	RoleVisitor   Role = "visitor"
+	RoleAgent     Role = "agent"
+	RoleBot       Role = "bot"
+	RoleModerator Role = "moderator"
+	RoleSystem    Role = "system"
+)
+
+func (r Role) valid() bool {
+	switch r {
+	case RoleVisitor, RoleAgent, RoleBot, RoleModerator, RoleSystem:
+		return true
+	}
+	return false
+}
+
+// CurrentVersion is the schema version this build writes. Decode accepts
+// versions 1..CurrentVersion and rejects newer ones, so an old consumer
+// never silently misreads an event written by a newer producer.
+const CurrentVersion = 1
+
+// Actor identifies who caused an event.
+type Actor struct {
+	Role Role   `json:"role"`
+	ID   string `json:"id"`
+}
+
+// Event is the envelope every Parley event travels in.
+type Event struct {
+	// ID is a UUIDv7: unique, and sortable by creation time.
+	ID      string `json:"id"`
+	Type    Type   `json:"type"`
+	Version int    `json:"version"`
+	// OccurredAt has millisecond precision on the wire.
+	OccurredAt     Millis          `json:"occurred_at"`
+	SiteID         string          `json:"site_id"`
+	ConversationID string          `json:"conversation_id"`
+	Actor          Actor           `json:"actor"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// Millis is a time carried on the wire as RFC 3339 with exactly three
+// fractional digits in UTC.
+type Millis struct{ time.Time }
+
+const millisLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// At returns t truncated to milliseconds in UTC.
+func At(t time.Time) Millis { return Millis{t.UTC().Truncate(time.Millisecond)} }
+
+// MarshalJSON writes the millisecond layout.
+func (m Millis) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + m.UTC().Format(millisLayout) + `"`), nil
+}
+
+// UnmarshalJSON accepts any RFC 3339 time and truncates it to milliseconds.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("occurred_at: %w", err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("occurred_at: %w", err)
+	}
+	*m = At(t)
+	return nil
+}
+
+// NewID returns a fresh UUIDv7 string.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// New builds an event of the current version with a fresh id. The payload
+// must be the payload type that belongs to typ (see PayloadFor).
+func New(typ Type, site, conversation string, actor Actor, occurred time.Time, payload any) (Event, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s payload: %w", typ, err)
+	}
+	e := Event{
+		ID:             NewID(),
+		Type:           typ,
+		Version:        CurrentVersion,
+		OccurredAt:     At(occurred),
+		SiteID:         site,
+		ConversationID: conversation,
+		Actor:          actor,
+		Payload:        raw,
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Encode returns the event's wire form.
+func (e Event) Encode() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// ErrUnknownVersion marks an event written by a newer schema than this build knows.
+var ErrUnknownVersion = errors.New("unknown event version")
+
+// ErrInvalid marks an event that cannot be decoded or breaks the contract.
+var ErrInvalid = errors.New("invalid event")
+
+// Decode parses and validates one event. Unknown fields are tolerated; an
+// unknown version wraps ErrUnknownVersion and anything else that is wrong
+// wraps ErrInvalid, with a message that says what.
+func Decode(b []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Validate checks the envelope and that the payload decodes as its type's payload.
+func (e Event) Validate() error {
+	if e.Version < 1 || e.Version > CurrentVersion {
+		return fmt.Errorf("%w: %s version %d (this build reads 1..%d)", ErrUnknownVersion, e.Type, e.Version, CurrentVersion)
+	}
+	if _, err := uuid.Parse(e.ID); err != nil {
+		return fmt.Errorf("%w: id %q is not a UUID", ErrInvalid, e.ID)
+	}
+	if e.OccurredAt.IsZero() {
+		return fmt.Errorf("%w: event %s has no occurred_at", ErrInvalid, e.ID)
+	}
+	if e.SiteID == "" {
+		return fmt.Errorf("%w: event %s has no site_id", ErrInvalid, e.ID)
+	}
+	if e.ConversationID == "" {
+		return fmt.Errorf("%w: event %s has no conversation_id", ErrInvalid, e.ID)
+	}
+	if !e.Actor.Role.valid() {
+		return fmt.Errorf("%w: event %s has actor role %q", ErrInvalid, e.ID, e.Actor.Role)
+	}
+	p, ok := PayloadFor(e.Type)
+	if !ok {
+		return fmt.Errorf("%w: event %s has unknown type %q", ErrInvalid, e.ID, e.Type)
+	}
+	if len(e.Payload) == 0 {
+		e.Payload = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Payload))
+	if err := dec.Decode(p); err != nil {
+		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+	}
+	if v, ok := p.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+		}
+	}
+	return nil
+}
+
+// DecodePayload decodes the payload into its typed form, for example
+// *MessageSentPayload for MessageSent.
+func (e Event) DecodePayload() (any, error) {
+	p, ok := PayloadFor(e.Type)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown type %q", ErrInvalid, e.Type)
+	}
+	if err := json.Unmarshal(e.Payload, p); err != nil {
+		return nil, fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+	}
+	return p, nil
+}
+
+// Into decodes the payload into dst, which must be a pointer to the
+// payload type that belongs to the event's type.
+func (e Event) Into(dst any) error {
+	if err := json.Unmarshal(e.Payload, dst); err != nil {
+		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+	}
+	return nil
+}
