@@ -38,13 +38,13 @@ func NewProducer(cfg ProducerConfig) *Producer {
 	}
 	p := &Producer{
 		w: &kafka.Writer{
-			Addr:         kafka.TCP(cfg.Brokers...),
-			Balancer:     &kafka.Hash{},
-			RequiredAcks: kafka.RequireAll,
-			BatchTimeout: cfg.BatchTimeout,
-			BatchSize:    cfg.BatchSize,
-			BatchBytes:   16 << 20,
-			MaxAttempts:  5,
+			Addr:            kafka.TCP(cfg.Brokers...),
+			Balancer:        &kafka.Hash{},
+			RequiredAcks:    kafka.RequireAll,
+			BatchTimeout:    cfg.BatchTimeout,
+			BatchSize:       cfg.BatchSize,
+			BatchBytes:      16 << 20,
+			MaxAttempts:     5,
 			WriteBackoffMin: 50 * time.Millisecond,
 			WriteBackoffMax: 500 * time.Millisecond,
 		},

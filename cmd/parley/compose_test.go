@@ -1,0 +1,106 @@
+package main
+
+import (
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// composeFile is the part of compose.yaml this test checks.
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Build       any               `yaml:"build"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Expose      []string          `yaml:"expose"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+	} `yaml:"services"`
+	Configs map[string]struct {
+		Content string `yaml:"content"`
+	} `yaml:"configs"`
+}
+
+// envOutsideFlags are variables the binary reads directly.
+var envOutsideFlags = []string{"PARLEY_ADMIN_PASSWORD"}
+
+func TestComposeUsesOnlyWhatTheBinaryAccepts(t *testing.T) {
+	raw, err := os.ReadFile("../../compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf composeFile
+	if err := yaml.Unmarshal(raw, &cf); err != nil {
+		t.Fatalf("compose.yaml does not parse: %v", err)
+	}
+	for _, want := range []string{"kafka", "clickhouse", "postgres"} {
+		if _, ok := cf.Services[want]; !ok {
+			t.Errorf("compose.yaml has no %s service", want)
+		}
+	}
+	roleCommands := map[string]roleSet{
+		"chat": {Chat: true}, "moderate": {Moderation: true}, "analytics": {Analytics: true}, "dashboard": {Dashboard: true},
+	}
+	gateway := cf.Configs["gateway"].Content
+	seenRoles := map[string]bool{}
+	for name, svc := range cf.Services {
+		if svc.Image != "parley:local" {
+			continue
+		}
+		if len(svc.Command) == 0 {
+			t.Errorf("service %s runs parley without a command", name)
+			continue
+		}
+		roles, ok := roleCommands[svc.Command[0]]
+		if !ok {
+			t.Errorf("service %s runs unknown command %q", name, svc.Command[0])
+			continue
+		}
+		seenRoles[svc.Command[0]] = true
+		var s settings
+		fs := roleFlags(svc.Command[0], roles, &s)
+		accepted := append(fs.envNames(), envOutsideFlags...)
+		for k, v := range svc.Environment {
+			if strings.HasPrefix(k, "PARLEY_") && !slices.Contains(accepted, k) {
+				t.Errorf("service %s sets %s, which `parley %s` does not read", name, k, svc.Command[0])
+			}
+			t.Setenv(k, v)
+		}
+		// The values must pass the binary's own validation.
+		var parsed settings
+		fs = roleFlags(svc.Command[0], roles, &parsed)
+		if err := fs.parse(nil); err != nil {
+			t.Errorf("service %s: %v", name, err)
+		} else if err := parsed.validate(true); err != nil {
+			t.Errorf("service %s: invalid configuration: %v", name, err)
+		}
+		_, port, err := net.SplitHostPort(svc.Environment["PARLEY_ADDR"])
+		if err != nil {
+			t.Errorf("service %s: PARLEY_ADDR %q: %v", name, svc.Environment["PARLEY_ADDR"], err)
+			continue
+		}
+		if !slices.Contains(svc.Expose, port) {
+			t.Errorf("service %s listens on %s but exposes %v", name, port, svc.Expose)
+		}
+		if probe := strings.Join(svc.Healthcheck.Test, " "); !strings.Contains(probe, "probe http://127.0.0.1:"+port+"/readyz") {
+			t.Errorf("service %s health check %q does not probe its own /readyz on %s", name, probe, port)
+		}
+		if !strings.Contains(gateway, "http://"+name+":"+port) {
+			t.Errorf("gateway does not route to %s:%s", name, port)
+		}
+		for k := range svc.Environment {
+			os.Unsetenv(k)
+		}
+	}
+	for role := range roleCommands {
+		if !seenRoles[role] {
+			t.Errorf("compose.yaml has no service running `parley %s`", role)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/parleychat/parley/access"
+	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/sqlstore"
+)
+
+// roleSet says which parts of Parley a process runs.
+type roleSet struct {
+	Chat, Moderation, Analytics, Dashboard bool
+}
+
+func (r roleSet) names() []string {
+	var out []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{r.Chat, "chat"}, {r.Moderation, "moderation"}, {r.Analytics, "analytics"}, {r.Dashboard, "dashboard"}} {
+		if x.on {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+// component is what each domain package's service offers the process.
+type component interface {
+	Mount(r fiber.Router)
+	Run(ctx context.Context) error
+	Ready(ctx context.Context) error
+}
+
+// node is one running Parley process: its HTTP server, its broker
+// connection (or embedded broker), its databases and its components.
+type node struct {
+	cfg   settings
+	roles roleSet
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	app   *fiber.App
+	ln    net.Listener
+	url   string
+
+	broker   *ingest.EmbeddedBroker
+	brokers  []string
+	producer *ingest.Producer
+	guard    *access.Guard
+	// firstAdminFile holds the first admin's credentials until the admin deletes it.
+	firstAdminFile string
+
+	mu         sync.Mutex
+	dbs        map[string]*sql.DB
+	components map[string]component
+	checks     []readyCheck
+	closers    []func() error // run in reverse order at shutdown
+}
+
+// startNode opens everything the roles need and starts listening; run
+// serves until ctx ends. On error everything opened so far is closed.
+func startNode(ctx context.Context, cfg settings, roles roleSet, log *slog.Logger) (_ *node, err error) {
+	n := &node{
+		cfg: cfg, roles: roles, log: log,
+		reg:        prometheus.NewRegistry(),
+		dbs:        map[string]*sql.DB{},
+		components: map[string]component{},
+	}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	if err := n.connectBroker(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.openAccess(ctx); err != nil {
+		return nil, err
+	}
+	n.app = fiber.New(fiber.Config{
+		AppName:               "parley",
+		DisableStartupMessage: true,
+		BodyLimit:             12 << 20,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		ErrorHandler:          n.errorHandler,
+	})
+	n.app.Use(recover.New())
+	mountOps(n.app, n.reg, n.readyChecks)
+	if err := wireRoles(ctx, n); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	n.ln = ln
+	n.url = cfg.publicURL(ln.Addr().String())
+	return n, nil
+}
+
+// connectBroker starts the embedded broker when no brokers are given,
+// creates the topics, and opens the shared producer.
+func (n *node) connectBroker(ctx context.Context) error {
+	n.brokers = n.cfg.brokerList()
+	if len(n.brokers) == 0 {
+		// The broker locks its directory, so a second `parley serve` on the
+		// same data directory stops here instead of corrupting it.
+		b, err := ingest.StartEmbedded(ingest.EmbeddedConfig{Dir: filepath.Join(n.cfg.DataDir, "kafka"), Port: n.cfg.KafkaPort})
+		if errors.Is(err, ingest.ErrDataDirLocked) {
+			return fmt.Errorf("another parley is already running on data directory %s: %w", n.cfg.DataDir, err)
+		}
+		if err != nil {
+			return err
+		}
+		n.broker = b
+		n.closers = append(n.closers, b.Close)
+		n.brokers = b.Addrs()
+		n.log.Info("embedded broker started", "addrs", n.brokers)
+	}
+	if err := ingest.EnsureTopics(ctx, n.brokers, ingest.DefaultTopics(n.cfg.Partitions, n.cfg.Retention)); err != nil {
+		return err
+	}
+	n.producer = ingest.NewProducer(ingest.ProducerConfig{Brokers: n.brokers, Registerer: n.reg})
+	n.closers = append(n.closers, n.producer.Close)
+	n.checks = append(n.checks, readyCheck{"kafka", func(ctx context.Context) error { return ingest.Ping(ctx, n.brokers) }})
+	return nil
+}
+
+// db opens (once) the SQLite file of one domain under the data directory.
+func (n *node) db(name string) (*sql.DB, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if db, ok := n.dbs[name]; ok {
+		return db, nil
+	}
+	db, err := sqlstore.Open(filepath.Join(n.cfg.DataDir, name+".db"))
+	if err != nil {
+		return nil, err
+	}
+	n.dbs[name] = db
+	n.closers = append(n.closers, db.Close)
+	n.checks = append(n.checks, readyCheck{"sqlite:" + name, db.PingContext})
+	return db, nil
+}
+
+// openAccess opens the staff store and, on a fresh data directory,
+// creates the first admin with a random password written to a file only
+// its owner can read (never to the logs).
+func (n *node) openAccess(ctx context.Context) error {
+	db, err := n.db("access")
+	if err != nil {
+		return err
+	}
+	store, err := access.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	n.guard = access.NewGuard(store, n.cfg.SecureCookies, n.log)
+	path := filepath.Join(n.cfg.DataDir, "initial-admin.txt")
+	count, err := store.Count(ctx)
+	if err != nil {
+		return err
+	}
+	if count > 0 {
+		if _, err := os.Stat(path); err == nil {
+			n.firstAdminFile = path
+		}
+		return nil
+	}
+	password := os.Getenv("PARLEY_ADMIN_PASSWORD")
+	if password == "" {
+		b := make([]byte, 15)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("generate admin password: %w", err)
+		}
+		password = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if _, err := store.CreateUser(ctx, initialAdminEmail, "Administrator", password, []access.Role{access.Admin}, ""); err != nil {
+		return fmt.Errorf("create first admin: %w", err)
+	}
+	body := fmt.Sprintf("email: %s\npassword: %s\n", initialAdminEmail, password)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	n.firstAdminFile = path
+	n.log.Info("created first admin; credentials written to file", "email", initialAdminEmail, "file", path)
+	return nil
+}
+
+const initialAdminEmail = "admin@parley.local"
+
+// add registers a component: its routes, its loop and its readiness.
+func (n *node) add(name string, c component) {
+	n.components[name] = c
+	c.Mount(n.app)
+	n.checks = append(n.checks, readyCheck{name, c.Ready})
+}
+
+func (n *node) readyChecks() []readyCheck {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]readyCheck(nil), n.checks...)
+}
+
+func (n *node) errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	msg := "internal error"
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, msg = fe.Code, fe.Message
+	} else {
+		n.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	return c.Status(code).JSON(fiber.Map{"error": msg})
+}
+
+// run serves HTTP and runs every component's loop until ctx is cancelled,
+// then shuts down in order: stop accepting requests, let loops flush and
+// commit, close the producer, the broker and the databases.
+func (n *node) run(ctx context.Context) error {
+	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoops()
+	errs := make(chan error, len(n.components)+1)
+	var wg sync.WaitGroup
+	for name, c := range n.components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Run(loopCtx); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	go func() {
+		if err := n.app.Listener(n.ln); err != nil {
+			errs <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-errs:
+		n.log.Error("component failed; shutting down", "err", failure)
+	}
+	n.log.Info("shutting down")
+	if err := n.app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		n.log.Warn("http shutdown", "err", err)
+	}
+	stopLoops()
+	wg.Wait()
+	n.close()
+	n.log.Info("stopped")
+	return failure
+}
+
+// close releases everything in reverse order of opening.
+func (n *node) close() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		if err := n.closers[i](); err != nil {
+			n.log.Warn("close", "err", err)
+		}
+	}
+	n.closers = nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

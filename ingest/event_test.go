@@ -1,0 +1,146 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustEvent(t testing.TB, typ Type, conv string, payload any) Event {
+	t.Helper()
+	e, err := New(typ, "site-1", conv, Actor{Role: RoleVisitor, ID: "v-1"}, time.Now(), payload)
+	if err != nil {
+		t.Fatalf("new %s: %v", typ, err)
+	}
+	return e
+}
+
+func TestEventRoundTripKeepsEveryField(t *testing.T) {
+	at := time.Date(2026, 3, 29, 1, 30, 15, 123456789, time.FixedZone("CET", 3600))
+	e, err := New(MessageSent, "site-1", "conv-1", Actor{Role: RoleAgent, ID: "a-7"}, at,
+		MessageSentPayload{MessageID: "m-1", ClientMessageID: "c-1", Seq: 4, Kind: KindText, Text: "héllo <b>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"occurred_at":"2026-03-29T00:30:15.123Z"`) {
+		t.Fatalf("occurred_at not in UTC with milliseconds: %s", b)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != e.ID || got.Type != MessageSent || got.Version != 1 || got.SiteID != "site-1" ||
+		got.ConversationID != "conv-1" || got.Actor != (Actor{Role: RoleAgent, ID: "a-7"}) || !got.OccurredAt.Equal(e.OccurredAt.Time) {
+		t.Fatalf("round trip changed the envelope: %+v", got)
+	}
+	var p MessageSentPayload
+	if err := got.Into(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Text != "héllo <b>" || p.Seq != 4 {
+		t.Fatalf("payload changed: %+v", p)
+	}
+}
+
+func TestEveryTypeHasAPayloadAndTopic(t *testing.T) {
+	for _, typ := range Types {
+		if _, ok := PayloadFor(typ); !ok {
+			t.Errorf("%s has no payload type", typ)
+		}
+		if TopicFor(typ) == "" {
+			t.Errorf("%s has no topic", typ)
+		}
+	}
+}
+
+func TestIDsSortByCreationTime(t *testing.T) {
+	prev := NewID()
+	for i := 0; i < 1000; i++ {
+		id := NewID()
+		if id <= prev {
+			t.Fatalf("id %s not after %s", id, prev)
+		}
+		prev = id
+	}
+}
+
+func TestDecodeToleratesUnknownFields(t *testing.T) {
+	e := mustEvent(t, CSATSubmitted, "c", CSATSubmittedPayload{Rating: 5})
+	var m map[string]any
+	b, _ := e.Encode()
+	_ = json.Unmarshal(b, &m)
+	m["added_later"] = true
+	m["payload"].(map[string]any)["also_new"] = "x"
+	b, _ = json.Marshal(m)
+	if _, err := Decode(b); err != nil {
+		t.Fatalf("unknown fields rejected: %v", err)
+	}
+}
+
+func TestDecodeRejectsWithReason(t *testing.T) {
+	good := mustEvent(t, CSATSubmitted, "c", CSATSubmittedPayload{Rating: 4})
+	mutate := func(f func(m map[string]any)) []byte {
+		var m map[string]any
+		b, _ := good.Encode()
+		_ = json.Unmarshal(b, &m)
+		f(m)
+		out, _ := json.Marshal(m)
+		return out
+	}
+	cases := []struct {
+		name    string
+		in      []byte
+		wantErr error
+		reason  string
+	}{
+		{"not json", []byte("{nope"), ErrInvalid, "invalid character"},
+		{"newer version", mutate(func(m map[string]any) { m["version"] = 2 }), ErrUnknownVersion, "version 2"},
+		{"zero version", mutate(func(m map[string]any) { delete(m, "version") }), ErrUnknownVersion, "version 0"},
+		{"unknown type", mutate(func(m map[string]any) { m["type"] = "thing.happened" }), ErrInvalid, `unknown type "thing.happened"`},
+		{"bad id", mutate(func(m map[string]any) { m["id"] = "x" }), ErrInvalid, "not a UUID"},
+		{"no site", mutate(func(m map[string]any) { m["site_id"] = "" }), ErrInvalid, "no site_id"},
+		{"bad role", mutate(func(m map[string]any) { m["actor"] = map[string]any{"role": "cat"} }), ErrInvalid, `actor role "cat"`},
+		{"bad time", mutate(func(m map[string]any) { m["occurred_at"] = "yesterday" }), ErrInvalid, "occurred_at"},
+		{"payload type", mutate(func(m map[string]any) { m["payload"] = map[string]any{"rating": "five"} }), ErrInvalid, "csat.submitted payload"},
+		{"payload value", mutate(func(m map[string]any) { m["payload"] = map[string]any{"rating": 9} }), ErrInvalid, "rating 9"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.in)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err %q does not say %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+func BenchmarkEventEncode(b *testing.B) {
+	e := mustEvent(b, MessageSent, "conv-1", MessageSentPayload{MessageID: "m", Seq: 1, Kind: KindText, Text: strings.Repeat("hello ", 20)})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEventDecode(b *testing.B) {
+	e := mustEvent(b, MessageSent, "conv-1", MessageSentPayload{MessageID: "m", Seq: 1, Kind: KindText, Text: strings.Repeat("hello ", 20)})
+	raw, _ := e.Encode()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
