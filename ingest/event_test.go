@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,37 @@ func BenchmarkEventDecode(b *testing.B) {
 	for b.Loop() {
 		if _, err := Decode(raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The documented examples are real events: each decodes, and every type
+// this build knows has its section and example.
+func TestEventsDocCoversEveryType(t *testing.T) {
+	raw, err := os.ReadFile("../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	examples := map[Type]bool{}
+	for _, block := range strings.Split(doc, "```json\n")[1:] {
+		body := block[:strings.Index(block, "```")]
+		if strings.Contains(body, `"reason"`) && strings.Contains(body, `"group"`) {
+			continue // the dead-letter example
+		}
+		e, err := Decode([]byte(body))
+		if err != nil {
+			t.Errorf("docs/events.md example does not decode: %v\n%s", err, body)
+			continue
+		}
+		examples[e.Type] = true
+	}
+	for _, typ := range Types {
+		if !strings.Contains(doc, "### `"+string(typ)+"`") {
+			t.Errorf("docs/events.md has no section for %s", typ)
+		}
+		if !examples[typ] {
+			t.Errorf("docs/events.md has no example of %s", typ)
 		}
 	}
 }

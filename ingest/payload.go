@@ -65,6 +65,9 @@ type MessageSentPayload struct {
 	Kind            string       `json:"kind"`
 	Text            string       `json:"text"`
 	Attachments     []Attachment `json:"attachments,omitempty"`
+	// Blocked is set when the inline moderation check stopped delivery;
+	// workers still judge the message and queue it for review.
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 func (p *MessageSentPayload) validate() error {

@@ -104,3 +104,18 @@ func TestComposeUsesOnlyWhatTheBinaryAccepts(t *testing.T) {
 		}
 	}
 }
+
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	var s settings
+	names := append(roleFlags("serve", roleSet{Chat: true, Moderation: true, Analytics: true, Dashboard: true}, &s).envNames(), envOutsideFlags...)
+	for _, env := range names {
+		if !strings.Contains(readme, "`"+env+"`") {
+			t.Errorf("README.md's configuration table lacks %s", env)
+		}
+	}
+}
