@@ -101,6 +101,12 @@ CREATE TABLE staff_sessions (
 	expires_at INTEGER NOT NULL
 );
 CREATE INDEX staff_sessions_user ON staff_sessions(user_id);`},
+	{Version: 2, SQL: `
+CREATE TABLE staff_teams (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE,
+	created_at TEXT NOT NULL
+);`},
 }
 
 // Open migrates the schema on db and returns a store.

@@ -1,0 +1,225 @@
+// Supervisors' reports: charts over a chosen range in the viewer's time
+// zone, filters, tables per agent/team/site, drill-down from any point or
+// row to the conversations behind it, and CSV export of what is shown.
+import {h, replace, toast, table, fmtNumber, fmtDuration, fmtDateTime, downloadCSV} from '../dom.js';
+import {get} from '../api.js';
+import {chart} from '../chart.js';
+import {analyticsAPI} from '../analytics.js';
+import {PRESETS, presetRange, customRange, autoBucket, dateInput, viewerTZ} from '../timerange.js';
+
+const CHARTS = [
+  {id: 'volume', title: 'Conversations', type: 'bar', unit: 'count', unitLabel: 'conversations',
+    series: [['New', (p) => p.conversations.new, 'new'], ['Resolved', (p) => p.conversations.resolved, 'resolved'], ['Missed', (p) => p.conversations.missed, 'missed']]},
+  {id: 'first-response', title: 'First response time', type: 'line', unit: 'duration',
+    series: [['Median', (p) => (p.first_response.count ? p.first_response.median_ms : null)], ['p90', (p) => (p.first_response.count ? p.first_response.p90_ms : null)]]},
+  {id: 'reply-time', title: 'Reply time', type: 'line', unit: 'duration',
+    series: [['Median', (p) => (p.reply_time.count ? p.reply_time.median_ms : null)], ['p90', (p) => (p.reply_time.count ? p.reply_time.p90_ms : null)]]},
+  {id: 'resolution', title: 'Resolution time', type: 'line', unit: 'duration',
+    series: [['Median', (p) => (p.resolution.count ? p.resolution.median_ms : null)], ['p90', (p) => (p.resolution.count ? p.resolution.p90_ms : null)]]},
+  {id: 'csat', title: 'CSAT (share of 4–5 ratings)', type: 'line', unit: 'percent',
+    series: [['Positive', (p) => (p.csat.rated ? p.csat.share * 100 : null)]]},
+  {id: 'messages', title: 'Messages', type: 'bar', unit: 'count', unitLabel: 'messages', stacked: true,
+    series: [['Visitors', (p) => p.messages.visitor], ['Agents', (p) => p.messages.agent], ['Bot', (p) => p.messages.bot]]},
+];
+
+const SPLIT_COLUMNS = [
+  {key: 'new', label: 'New', numeric: true, format: fmtNumber},
+  {key: 'resolved', label: 'Resolved', numeric: true, format: fmtNumber},
+  {key: 'missed', label: 'Missed', numeric: true, format: fmtNumber},
+  {key: 'frt', label: 'First response (median)', numeric: true, format: fmtDuration, csv: (r) => r.frt},
+  {key: 'frt90', label: 'First response (p90)', numeric: true, format: fmtDuration},
+  {key: 'res', label: 'Resolution (median)', numeric: true, format: fmtDuration},
+  {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v === null ? '–' : `${fmtNumber(v * 100, 0)} %`)},
+];
+
+function summary(p) {
+  return {
+    new: p.conversations.new, resolved: p.conversations.resolved, missed: p.conversations.missed,
+    frt: p.first_response.count ? p.first_response.median_ms : null, frt90: p.first_response.count ? p.first_response.p90_ms : null,
+    res: p.resolution.count ? p.resolution.median_ms : null, csat: p.csat.rated ? p.csat.share : null,
+  };
+}
+
+export async function mount(root, ctx) {
+  const params = ctx.params;
+  const state = {
+    preset: params.get('range') || '7d',
+    from: params.get('from') || '', to: params.get('to') || '',
+    bucket: params.get('bucket') || 'auto',
+    filters: {site: params.get('site') || '', team: params.get('team') || '', agent: params.get('agent') || '',
+      channel: params.get('channel') || '', business_hours: params.get('business_hours') || ''},
+    clock: params.get('clock') || 'calendar',
+  };
+  const names = {agent: {}, team: {}, site: {}};
+  const sel = (id, label, options, value) => h('div', {class: 'group'}, h('label', {for: id}, label),
+    h('select', {id, 'data-key': id}, options.map(([v, l]) => h('option', {value: v, selected: v === value}, l))));
+
+  const presetSel = sel('range', 'Range', PRESETS, state.preset);
+  const fromIn = h('input', {type: 'date', id: 'from', value: state.from});
+  const toIn = h('input', {type: 'date', id: 'to', value: state.to});
+  const customBox = h('div', {class: 'row', hidden: state.preset !== 'custom'},
+    h('div', {class: 'group'}, h('label', {for: 'from'}, 'From'), fromIn),
+    h('div', {class: 'group'}, h('label', {for: 'to'}, 'To'), toIn));
+  const bucketSel = sel('bucket', 'Step', [['auto', 'Auto'], ['hour', 'Hour'], ['day', 'Day'], ['week', 'Week']], state.bucket);
+  const siteSel = sel('site', 'Site', [['', 'All sites']], state.filters.site);
+  const teamSel = sel('team', 'Team', [['', 'All teams']], state.filters.team);
+  const agentSel = sel('agent', 'Agent', [['', 'All agents']], state.filters.agent);
+  const channelSel = sel('channel', 'Channel', [['', 'All channels'], ['widget', 'Widget'], ['offline_form', 'Offline form'], ['api', 'API']], state.filters.channel);
+  const hoursSel = sel('business_hours', 'Business hours', [['', 'Any time'], ['in', 'Inside hours'], ['out', 'Outside hours']], state.filters.business_hours);
+  const clockSel = sel('clock', 'Durations', [['calendar', 'Calendar time'], ['business', 'Business time']], state.clock);
+  const exportBtn = h('button', {type: 'button', id: 'export-csv'}, 'Export CSV');
+  const status = h('p', {class: 'muted', id: 'report-status'});
+  const chartsBox = h('div', {class: 'grid-2', id: 'charts'});
+  const drill = h('section', {id: 'drilldown'});
+  const tablesBox = h('div', {id: 'split-tables'});
+  replace(root,
+    h('h1', {id: 'page-title'}, 'Reports'),
+    h('div', {class: 'toolbar', role: 'search', 'aria-label': 'Report filters'},
+      presetSel, customBox, bucketSel, siteSel, teamSel, agentSel, channelSel, hoursSel, clockSel, h('span', {class: 'spacer'}), exportBtn),
+    status, chartsBox, drill, tablesBox);
+
+  const charts = {};
+  for (const c of CHARTS) {
+    const box = h('div', {class: 'card', id: `chart-${c.id}`}, h('h2', {style: {marginTop: 0}}, c.title));
+    chartsBox.append(box);
+    charts[c.id] = {def: c, box, chart: null};
+  }
+
+  // Names for filters and tables.
+  const fill = (selEl, entries) => {
+    const s = selEl.querySelector('select');
+    const keep = s.value;
+    for (const [v, l] of entries) s.append(h('option', {value: v, selected: v === keep}, l));
+  };
+  try {
+    const dir = await get('/api/auth/staff');
+    for (const u of dir.staff || []) names.agent[u.id] = u.name;
+    for (const t of dir.teams || []) names.team[t.id] = t.name;
+    fill(agentSel, (dir.staff || []).filter((u) => u.roles.includes('agent') || u.roles.includes('admin')).map((u) => [u.id, u.name]));
+    fill(teamSel, (dir.teams || []).map((t) => [t.id, t.name]));
+  } catch (err) { toast(`Staff names unavailable: ${err.message}`, 'error'); }
+  get('/api/chat/sites').then((r) => {
+    for (const s of r.sites || []) names.site[s.id] = s.name;
+    fill(siteSel, (r.sites || []).map((s) => [s.id, s.name]));
+  }).catch(() => { /* supervisors without admin see site ids */ });
+
+  function range() {
+    if (state.preset === 'custom') return customRange(fromIn.value, toIn.value);
+    return presetRange(state.preset);
+  }
+
+  let current = null; // {from, to, bucket, report, xs}
+
+  function syncURL() {
+    ctx.setQuery(Object.fromEntries(Object.entries({range: state.preset, from: state.preset === 'custom' ? fromIn.value : '',
+      to: state.preset === 'custom' ? toIn.value : '', bucket: state.bucket === 'auto' ? '' : state.bucket,
+      clock: state.clock === 'calendar' ? '' : state.clock, ...state.filters}).filter(([, v]) => v)));
+  }
+
+  async function load() {
+    let from;
+    let to;
+    try { [from, to] = range(); } catch (err) { status.textContent = err.message; return; }
+    const bucket = state.bucket === 'auto' ? autoBucket(from, to) : state.bucket;
+    syncURL();
+    status.textContent = 'Loading…';
+    const q = {from, to, bucket, filters: state.filters, clock: state.clock};
+    let report;
+    try {
+      report = await analyticsAPI.report(q);
+    } catch (err) {
+      status.textContent = `Report failed: ${err.message}`;
+      return;
+    }
+    const series = report.series[0] || {points: []};
+    const xs = series.points.map((p) => Date.parse(p.bucket));
+    current = {q, report, xs, points: series.points};
+    status.textContent = `${fmtDateTime(from)} – ${fmtDateTime(to)} · ${viewerTZ} · by ${bucket}`;
+    for (const {def, box, chart: existing} of Object.values(charts)) {
+      const opts = {
+        type: def.type, stacked: def.stacked, unit: def.unit, unitLabel: def.unitLabel, title: def.title,
+        x: xs, xKind: 'time', bucket, tz: viewerTZ, height: 220,
+        series: def.series.map(([name, fn]) => ({name, values: series.points.map(fn)})),
+        empty: 'No conversations in this range.',
+        onSelect: (i, k) => drillDown(i, def.series[k]?.[2]),
+      };
+      if (existing) existing.update(opts); else charts[def.id].chart = chart(box, opts);
+    }
+    loadTables(q);
+  }
+
+  async function loadTables(q) {
+    const parts = [];
+    for (const [dim, label] of [['agent', 'By agent'], ['team', 'By team'], ['site', 'By site']]) {
+      try {
+        const r = await analyticsAPI.report({...q, bucket: '', split: dim});
+        const rows = r.series.filter((s) => s.points.length).map((s) => ({key: s.key, name: names[dim][s.key] || s.key || '(none)', ...summary(s.points[0])}));
+        parts.push(h('section', {id: `table-${dim}`}, h('h2', {}, label), table([{key: 'name', label: label.replace('By ', '')}, ...SPLIT_COLUMNS], rows, {
+          empty: 'No conversations in this range.',
+          onRow: (row) => { if (row.key) drillDown(null, null, {[dim]: row.key}, row.name); },
+        })));
+      } catch (err) {
+        parts.push(h('p', {class: 'error'}, `${label}: ${err.message}`));
+      }
+    }
+    replace(tablesBox, parts);
+  }
+
+  async function drillDown(index, metric, extraFilter = {}, label = '') {
+    if (!current) return;
+    let {from, to} = current.q;
+    if (index !== null && index !== undefined) {
+      from = new Date(current.xs[index]);
+      to = index + 1 < current.xs.length ? new Date(current.xs[index + 1]) : current.q.to;
+    }
+    const q = {...current.q, from, to, filters: {...current.q.filters, ...extraFilter}};
+    const title = `Conversations ${label ? `of ${label} ` : ''}${fmtDateTime(from)} – ${fmtDateTime(to)}${metric ? ` (${metric})` : ''}`;
+    replace(drill, h('h2', {}, title), h('p', {class: 'muted'}, 'Loading…'));
+    try {
+      const r = await analyticsAPI.conversations(q, metric ? {metric} : {});
+      const list = r.conversations || r.rows || [];
+      const cols = [
+        {key: 'started_at', label: 'Started', format: (v) => fmtDateTime(v)},
+        {key: 'visitor_name', label: 'Visitor', format: (v, row) => v || row.visitor_id || ''},
+        {key: 'agent_id', label: 'Agent', format: (v) => names.agent[v] || v || '–'},
+        {key: 'site_id', label: 'Site', format: (v) => names.site[v] || v || ''},
+        {key: 'status', label: 'Status'},
+        {key: 'first_response_ms', label: 'First response', numeric: true, format: fmtDuration},
+        {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v ? String(v.rating ?? v) : '–')},
+      ];
+      replace(drill, h('div', {class: 'row'}, h('h2', {}, title), h('span', {class: 'spacer'}),
+        h('a', {class: 'button', href: analyticsAPI.exportURL(q, metric ? {metric} : {}), download: 'conversations.csv', id: 'drill-export'}, 'Download CSV')),
+      table(cols, list, {empty: 'No conversations behind this point.', onRow: (row) => ctx.navigate(`/app/conversations/${encodeURIComponent(row.conversation_id || row.id)}`)}));
+      drill.scrollIntoView({block: 'start', behavior: 'smooth'});
+    } catch (err) {
+      replace(drill, h('h2', {}, title), h('p', {class: 'error'}, `Drill-down failed: ${err.message}`));
+    }
+  }
+
+  exportBtn.addEventListener('click', () => {
+    if (!current) return;
+    const cols = [{key: 'bucket', label: 'Bucket start'},
+      ...CHARTS.flatMap((c) => c.series.map(([name, fn]) => ({label: `${c.title} ${name}`, csv: (p) => fn(p)})))];
+    downloadCSV(`parley-report-${dateInput(current.q.from)}.csv`, cols, current.points);
+  });
+
+  root.addEventListener('change', (e) => {
+    const t = e.target;
+    if (t === presetSel.querySelector('select')) {
+      state.preset = t.value;
+      customBox.hidden = state.preset !== 'custom';
+      if (state.preset === 'custom' && !fromIn.value) {
+        const [f, to] = presetRange('7d');
+        fromIn.value = dateInput(f);
+        toIn.value = dateInput(new Date(to - 86400000));
+      }
+    } else if (t === bucketSel.querySelector('select')) state.bucket = t.value;
+    else if (t === clockSel.querySelector('select')) state.clock = t.value;
+    else if (t.dataset.key && t.dataset.key in state.filters) state.filters[t.dataset.key] = t.value;
+    else if (t !== fromIn && t !== toIn) return;
+    load();
+  });
+
+  await load();
+  return () => { for (const c of Object.values(charts)) c.chart?.destroy(); };
+}
