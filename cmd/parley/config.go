@@ -34,6 +34,7 @@ type settings struct {
 	AnalyticsBatchWait time.Duration
 
 	SecureCookies bool
+	Pprof         bool
 	Demo          bool
 }
 
@@ -122,6 +123,7 @@ func (s *settings) common(fs *flagSet, defaultAddr string) {
 	fs.integer(&s.Partitions, "partitions", "PARLEY_PARTITIONS", 4, "partitions of each event topic when Parley creates it")
 	fs.duration(&s.Retention, "retention", "PARLEY_RETENTION", 14*24*time.Hour, "how long topics keep events")
 	fs.boolean(&s.SecureCookies, "secure-cookies", "PARLEY_SECURE_COOKIES", false, "mark session cookies Secure (set when served over HTTPS)")
+	fs.boolean(&s.Pprof, "pprof", "PARLEY_PPROF", false, "serve Go profiles at /debug/pprof/ (for benchmarks; keep off in production)")
 }
 
 func (s *settings) clickhouse(fs *flagSet) {

@@ -13,6 +13,7 @@ func TestImportRules(t *testing.T) {
 		"ingest":      {},
 		"sqlstore":    {},
 		"browsertest": {},
+		"bench":       {"ingest"},
 		"access":      {"sqlstore"},
 		"chatsvc":     {"ingest", "access", "sqlstore"},
 		"moderation":  {"ingest", "access", "sqlstore"},

@@ -130,5 +130,11 @@ func runRoles(ctx context.Context, name string, roles roleSet, args []string, st
 	if n.firstAdminFile != "" {
 		fmt.Fprintf(stdout, "First sign-in: the admin email and password are in %s\n", n.firstAdminFile)
 	}
+	if name == "serve" {
+		if err := n.welcome(ctx, stdout); err != nil {
+			n.close()
+			return err
+		}
+	}
 	return n.run(ctx)
 }

@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/parleychat/parley/access"
+	"github.com/parleychat/parley/chatsvc"
 	"github.com/parleychat/parley/ingest"
 	"github.com/parleychat/parley/sqlstore"
 )
@@ -66,6 +68,7 @@ type node struct {
 	brokers  []string
 	producer *ingest.Producer
 	guard    *access.Guard
+	chat     *chatsvc.Service // set when the node runs the chat role
 	// firstAdminFile holds the first admin's credentials until the admin deletes it.
 	firstAdminFile string
 
@@ -109,16 +112,27 @@ func startNode(ctx context.Context, cfg settings, roles roleSet, log *slog.Logge
 		ErrorHandler:          n.errorHandler,
 	})
 	n.app.Use(recover.New())
-	mountOps(n.app, n.reg, n.readyChecks)
-	if err := wireRoles(ctx, n); err != nil {
-		return nil, err
+	if cfg.Pprof {
+		n.app.Use(pprof.New())
 	}
+	mountOps(n.app, n.reg, n.readyChecks)
+	// Listen before wiring so components know the public URL (the demo
+	// site allows it as an origin); requests wait until run serves them.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	n.ln = ln
+	n.closers = append(n.closers, func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
 	n.url = cfg.publicURL(ln.Addr().String())
+	if err := wireRoles(ctx, n); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -212,6 +226,23 @@ func (n *node) openAccess(ctx context.Context) error {
 }
 
 const initialAdminEmail = "admin@parley.local"
+
+// secret returns the node's signing key, created once per data directory
+// and readable only by its owner.
+func (n *node) secret() ([]byte, error) {
+	path := filepath.Join(n.cfg.DataDir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generate secret: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return b, nil
+}
 
 // add registers a component: its routes, its loop and its readiness.
 func (n *node) add(name string, c component) {
