@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/parleychat/parley/analytics"
 	"github.com/parleychat/parley/chatsvc"
 	"github.com/parleychat/parley/dashboard"
 	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/moderation"
 	"github.com/parleychat/parley/sqlstore"
 )
 
@@ -25,10 +27,23 @@ func wireRoles(ctx context.Context, n *node) error {
 		n.guard.Mount(n.app)
 		n.guard.MountAdmin(n.app)
 	}
+	// The chat role needs the moderation service for its inline check and
+	// bans even when the workers and review queue run in another process
+	// (it reads the same policies from moderation.db).
+	var mod *moderation.Service
+	if n.roles.Moderation || n.roles.Chat {
+		var err error
+		if mod, err = openModeration(ctx, n); err != nil {
+			return err
+		}
+		if n.roles.Moderation {
+			n.add("moderation", mod)
+		}
+	}
 	var chat *chatsvc.Service
 	if n.roles.Chat {
 		var err error
-		if chat, err = wireChat(ctx, n); err != nil {
+		if chat, err = wireChat(ctx, n, mod); err != nil {
 			return err
 		}
 	}
@@ -43,7 +58,34 @@ func wireRoles(ctx context.Context, n *node) error {
 	return nil
 }
 
-func wireChat(ctx context.Context, n *node) (*chatsvc.Service, error) {
+func openModeration(ctx context.Context, n *node) (*moderation.Service, error) {
+	db, err := n.db("moderation")
+	if err != nil {
+		return nil, err
+	}
+	svc, err := moderation.NewService(ctx, moderation.Config{
+		DB: db, Producer: n.producer, Brokers: n.brokers, Guard: n.guard,
+		Logger: n.log.With("component", "moderation"), Registerer: n.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start moderation: %w", err)
+	}
+	return svc, nil
+}
+
+// inlineModerator adapts moderation's verdicts to chatsvc's inline hook.
+type inlineModerator struct{ mod *moderation.Service }
+
+func (m inlineModerator) CheckInline(ctx context.Context, siteID, visitorID, text string) chatsvc.InlineVerdict {
+	v := m.mod.CheckInline(ctx, siteID, visitorID, text)
+	out := chatsvc.InlineVerdict{Action: v.Action, Categories: v.Categories, Spans: v.Spans, Severity: v.Severity, Redacted: v.Redacted}
+	if v.Action == ingest.ActionBlock {
+		out.Reason = "Your message was not delivered because it breaks this site's rules (" + strings.Join(v.Categories, ", ") + ")."
+	}
+	return out
+}
+
+func wireChat(ctx context.Context, n *node, mod *moderation.Service) (*chatsvc.Service, error) {
 	db, err := n.db("chat")
 	if err != nil {
 		return nil, err
@@ -55,6 +97,7 @@ func wireChat(ctx context.Context, n *node) (*chatsvc.Service, error) {
 	chat, err := chatsvc.New(ctx, chatsvc.Config{
 		DB: db, DataDir: filepath.Join(n.cfg.DataDir, "chat"), Producer: n.producer, Brokers: n.brokers,
 		NodeID: n.cfg.NodeID, Guard: n.guard, Secret: secret,
+		Moderator: inlineModerator{mod}, Bans: mod,
 		Logger: n.log.With("component", "chat"), Registerer: n.reg,
 	})
 	if err != nil {
@@ -131,8 +174,16 @@ func (s siteSchedules) Schedule(ctx context.Context, siteID string) (analytics.B
 	return hours, true, nil
 }
 
+// runModerationCheck judges JSON lines from stdin, offline.
 func runModerationCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return errors.New("moderate check: not wired yet")
+	fs := newFlagSet("moderate check", "Reads JSON lines {\"id\": \"...\", \"text\": \"...\"} on standard input and writes one JSON line per input\n{\"id\", \"action\", \"categories\", \"spans\"} on standard output, judged with the default policy.\nA bad line gets {\"id\", \"error\"} and the run goes on.")
+	fs.SetOutput(stderr)
+	var policy string
+	fs.StringVar(&policy, "policy", "", "policy file (JSON, as the review queue's policy editor saves it); default: the built-in policy")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	return moderation.RunCheck(ctx, stdin, stdout, policy)
 }
 
 // runAnalyticsReplay rebuilds the analytics tables from the retained
