@@ -1,0 +1,344 @@
+package chatsvc
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/parleychat/parley/access"
+)
+
+// Agent presence values.
+const (
+	StatusOnline  = "online"
+	StatusAway    = "away"
+	StatusOffline = "offline"
+)
+
+// AgentInfo is an agent's presence and load.
+type AgentInfo struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	TeamID string `json:"team_id"`
+	Status string `json:"status"`
+	Load   int    `json:"load"`
+	Limit  int    `json:"limit"`
+}
+
+type presence struct {
+	info   AgentInfo
+	conns  int
+	goneAt time.Time
+}
+
+// hub knows every connected socket and every agent's presence, and routes
+// frames to them. It never blocks on a socket.
+type hub struct {
+	s           *Service
+	mu          sync.RWMutex
+	visitors    map[string]map[*client]struct{}
+	agents      map[*client]struct{}
+	presence    map[string]*presence
+	visitorGone map[string]time.Time
+	loads       map[string]int
+}
+
+func newHub(s *Service) *hub {
+	return &hub{
+		s: s, visitors: map[string]map[*client]struct{}{}, agents: map[*client]struct{}{},
+		presence: map[string]*presence{}, visitorGone: map[string]time.Time{}, loads: map[string]int{},
+	}
+}
+
+func (h *hub) addVisitor(c *client) {
+	h.mu.Lock()
+	set := h.visitors[c.visitorID]
+	if set == nil {
+		set = map[*client]struct{}{}
+		h.visitors[c.visitorID] = set
+	}
+	set[c] = struct{}{}
+	delete(h.visitorGone, c.visitorID)
+	h.mu.Unlock()
+	h.s.metrics.connections.WithLabelValues("visitor").Inc()
+}
+
+func (h *hub) removeVisitor(c *client) {
+	h.mu.Lock()
+	if set := h.visitors[c.visitorID]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.visitors, c.visitorID)
+			h.visitorGone[c.visitorID] = time.Now()
+		}
+	}
+	h.mu.Unlock()
+	h.s.metrics.connections.WithLabelValues("visitor").Dec()
+}
+
+// addAgent registers an agent socket; the agent becomes online unless they
+// chose away.
+func (h *hub) addAgent(c *client) AgentInfo {
+	h.mu.Lock()
+	h.agents[c] = struct{}{}
+	p := h.presence[c.user.ID]
+	if p == nil {
+		p = &presence{info: AgentInfo{ID: c.user.ID, Status: StatusOffline}}
+		h.presence[c.user.ID] = p
+	}
+	p.info.Name, p.info.TeamID = c.user.Name, c.user.TeamID
+	p.conns++
+	if p.info.Status == StatusOffline {
+		p.info.Status = StatusOnline
+	}
+	info := h.infoLocked(p)
+	h.mu.Unlock()
+	h.s.metrics.connections.WithLabelValues("agent").Inc()
+	h.s.rememberAgent(c.user)
+	h.broadcastPresence(info)
+	h.s.writer.poke()
+	return info
+}
+
+func (h *hub) removeAgent(c *client) {
+	h.mu.Lock()
+	delete(h.agents, c)
+	if p := h.presence[c.user.ID]; p != nil {
+		p.conns--
+		if p.conns == 0 {
+			p.goneAt = time.Now()
+		}
+	}
+	h.mu.Unlock()
+	h.s.metrics.connections.WithLabelValues("agent").Dec()
+}
+
+// setPresence records an agent's choice; offline returns their conversations to the queue.
+func (h *hub) setPresence(userID, status string) AgentInfo {
+	h.mu.Lock()
+	p := h.presence[userID]
+	if p == nil {
+		h.mu.Unlock()
+		return AgentInfo{}
+	}
+	changed := p.info.Status != status
+	p.info.Status = status
+	info := h.infoLocked(p)
+	h.mu.Unlock()
+	if changed {
+		h.broadcastPresence(info)
+		if status == StatusOffline {
+			h.s.writer.submit(context.Background(), &op{fn: h.s.agentOfflineOp(userID)})
+		}
+		h.s.writer.poke()
+	}
+	return info
+}
+
+// sweep ends the presence of agents gone longer than the grace period and
+// records visitor.left for visitors gone that long.
+func (h *hub) sweep(ctx context.Context, now time.Time) {
+	var offline []AgentInfo
+	var left []string
+	h.mu.Lock()
+	for id, p := range h.presence {
+		if p.conns == 0 && p.info.Status != StatusOffline && now.Sub(p.goneAt) >= h.s.cfg.AgentOfflineGrace {
+			p.info.Status = StatusOffline
+			offline = append(offline, h.infoLocked(p))
+			_ = id
+		}
+	}
+	for v, at := range h.visitorGone {
+		if now.Sub(at) >= h.s.cfg.VisitorLeftGrace {
+			left = append(left, v)
+			delete(h.visitorGone, v)
+		}
+	}
+	h.mu.Unlock()
+	for _, info := range offline {
+		h.broadcastPresence(info)
+		h.s.writer.submit(ctx, &op{fn: h.s.agentOfflineOp(info.ID)})
+	}
+	for _, v := range left {
+		h.s.writer.submit(ctx, &op{fn: h.s.leaveOp(v, "", "timeout")})
+	}
+}
+
+func (h *hub) infoLocked(p *presence) AgentInfo {
+	info := p.info
+	info.Load = h.loads[info.ID]
+	info.Limit = h.s.cfg.AgentLimit
+	return info
+}
+
+// setLoads stores the writer's agent loads and returns effects that tell
+// agents about the changed ones (all when changed is nil).
+func (h *hub) setLoads(loads map[string]int, changed map[string]bool) []func() {
+	h.mu.Lock()
+	var infos []AgentInfo
+	if changed == nil {
+		h.loads = make(map[string]int, len(loads))
+		for a, n := range loads {
+			h.loads[a] = n
+		}
+	} else {
+		for a := range changed {
+			h.loads[a] = loads[a]
+			if p := h.presence[a]; p != nil {
+				infos = append(infos, h.infoLocked(p))
+			}
+		}
+	}
+	h.mu.Unlock()
+	var effects []func()
+	for _, info := range infos {
+		info := info
+		effects = append(effects, func() { h.broadcastPresence(info) })
+	}
+	return effects
+}
+
+func (h *hub) broadcastPresence(info AgentInfo) {
+	b := encode(presenceFrame{Type: "presence", Agent: info})
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.agents {
+		c.enqueue(b)
+	}
+}
+
+// agents returns every known agent's presence, sorted by name.
+func (h *hub) agentInfos() []AgentInfo {
+	h.mu.RLock()
+	out := make([]AgentInfo, 0, len(h.presence))
+	for _, p := range h.presence {
+		out = append(out, h.infoLocked(p))
+	}
+	h.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (h *hub) agentInfo(id string) (AgentInfo, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	p, ok := h.presence[id]
+	if !ok {
+		return AgentInfo{ID: id, Status: StatusOffline, Load: h.loads[id], Limit: h.s.cfg.AgentLimit}, false
+	}
+	return h.infoLocked(p), true
+}
+
+func (h *hub) agentStatus(id string) string {
+	info, _ := h.agentInfo(id)
+	return info.Status
+}
+
+// availableAgents are online agents with a live socket.
+func (h *hub) availableAgents() []agentCandidate {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []agentCandidate
+	for _, p := range h.presence {
+		if p.info.Status == StatusOnline && p.conns > 0 {
+			out = append(out, agentCandidate{ID: p.info.ID, TeamID: p.info.TeamID})
+		}
+	}
+	return out
+}
+
+// anyAvailable reports whether an online agent (of team, when set) exists.
+func (h *hub) anyAvailable(team string) bool {
+	for _, a := range h.availableAgents() {
+		if team == "" || a.TeamID == team {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *hub) toVisitor(visitorID string, b []byte, except *client) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.visitors[visitorID] {
+		if c != except {
+			c.enqueue(b)
+		}
+	}
+}
+
+// closeVisitor sends a last frame to a visitor's sockets and closes them.
+func (h *hub) closeVisitor(visitorID string, b []byte, code int, reason string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.visitors[visitorID] {
+		c.enqueue(b)
+		c.close(code, reason)
+	}
+}
+
+// toConvAgents routes a frame about a conversation to agents: followers
+// (subscribed or assignee) get msg when it is set; everyone else whose
+// inbox scope covers the conversation gets summary() when it is set
+// (followers too when msg is nil).
+func (h *hub) toConvAgents(convID string, meta convMeta, msg []byte, summary func() []byte, except *client) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.agents {
+		if c == except {
+			continue
+		}
+		follows := c.subs[convID] || (meta.Assignee != "" && meta.Assignee == c.user.ID)
+		switch {
+		case follows && msg != nil:
+			c.enqueue(msg)
+		case summary != nil && (follows || c.inScope(meta)):
+			c.enqueue(summary())
+		}
+	}
+}
+
+func (c *client) inScope(meta convMeta) bool {
+	if c.scope == "all" {
+		return true
+	}
+	return meta.Assignee == "" || meta.Assignee == c.user.ID
+}
+
+func (h *hub) subscribe(c *client, convID string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		if len(c.subs) < 500 {
+			c.subs[convID] = true
+		}
+	} else {
+		delete(c.subs, convID)
+	}
+}
+
+func (h *hub) setScope(c *client, scope string) {
+	h.mu.Lock()
+	c.scope = scope
+	h.mu.Unlock()
+}
+
+func (h *hub) visitorOnline(visitorID string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.visitors[visitorID]) > 0
+}
+
+// agentsOf returns the staff users currently connected.
+func (h *hub) connectedUsers() map[string]access.User {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := map[string]access.User{}
+	for c := range h.agents {
+		out[c.user.ID] = c.user
+	}
+	return out
+}

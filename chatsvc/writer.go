@@ -1,0 +1,509 @@
+package chatsvc
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/parleychat/parley/ingest"
+)
+
+// errStopped answers operations submitted after the writer stopped.
+var errStopped = errors.New("chat service is stopping")
+
+// op is one state change. fn runs inside the batch transaction; it must
+// do its checks before its writes and return a *frameError for a refusal
+// (the batch goes on) or any other error for a database failure (the batch
+// is retried one operation per transaction to isolate it). done runs on
+// the fanout goroutine after the commit, with fn's error.
+type op struct {
+	fn   func(t *wtx) error
+	done func(err error)
+}
+
+// writer owns conversation state: every change goes through its single
+// goroutine, which commits many operations in one transaction (group
+// commit), then hands their effects to the fanout goroutine.
+type writer struct {
+	s     *Service
+	db    *sql.DB
+	ops   chan *op
+	kick  chan struct{}
+	fan   chan []func()
+	ready chan struct{}
+
+	convs       map[string]*convState
+	visitorConv map[string]string // visitor → newest conversation
+	visitors    map[string]visitorState
+	queue       []string
+	queueDirty  bool
+	lastPos     map[string]int
+	rrLast      string
+	load        map[string]int // agent → open conversations assigned
+
+	updStmt *sql.Stmt
+	msgStmt *sql.Stmt
+	outStmt *sql.Stmt
+	dupStmt *sql.Stmt
+}
+
+// wtx is one operation's view inside the batch transaction.
+type wtx struct {
+	w       *writer
+	ctx     context.Context
+	tx      *sql.Tx
+	now     time.Time
+	convs   map[string]*convState // staged by this op
+	vis     map[string]visitorState
+	effects []func()
+	events  int
+	queued  bool
+	// batch-level staging shared by the ops of one transaction
+	batch *batchState
+}
+
+type batchState struct {
+	convs   map[string]*convState
+	vis     map[string]visitorState
+	dirty   map[string]bool
+	effects []func()
+	events  int
+	queued  bool
+}
+
+func newBatchState() *batchState {
+	return &batchState{convs: map[string]*convState{}, vis: map[string]visitorState{}, dirty: map[string]bool{}}
+}
+
+func newWriter(s *Service) *writer {
+	return &writer{
+		s: s, db: s.db,
+		ops:         make(chan *op, 8192),
+		kick:        make(chan struct{}, 1),
+		fan:         make(chan []func(), 1024),
+		ready:       make(chan struct{}),
+		convs:       map[string]*convState{},
+		visitorConv: map[string]string{},
+		visitors:    map[string]visitorState{},
+		lastPos:     map[string]int{},
+		load:        map[string]int{},
+	}
+}
+
+func (w *writer) prepare(ctx context.Context) error {
+	var err error
+	if w.updStmt, err = w.db.PrepareContext(ctx, updateConvSQL); err != nil {
+		return fmt.Errorf("prepare conversation update: %w", err)
+	}
+	if w.msgStmt, err = w.db.PrepareContext(ctx, `INSERT INTO messages (id, conversation_id, seq, client_id, author_role, author_id, author_name, kind, text, attachments, status, reason, categories, event_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		return fmt.Errorf("prepare message insert: %w", err)
+	}
+	if w.outStmt, err = w.db.PrepareContext(ctx, `INSERT INTO outbox (event_id, topic, msg_key, value, created_at) VALUES (?, ?, ?, ?, ?)`); err != nil {
+		return fmt.Errorf("prepare outbox insert: %w", err)
+	}
+	if w.dupStmt, err = w.db.PrepareContext(ctx, `SELECT id, conversation_id, seq, client_id, author_role, author_id, author_name, kind, text, attachments, status, reason, categories, event_id, created_at
+		FROM messages WHERE author_id = ? AND client_id = ? AND client_id <> ''`); err != nil {
+		return fmt.Errorf("prepare duplicate lookup: %w", err)
+	}
+	return nil
+}
+
+// load reads the working set: every conversation that is not resolved.
+func (w *writer) loadState(ctx context.Context) error {
+	rows, err := w.db.QueryContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE status <> 'resolved'`)
+	if err != nil {
+		return fmt.Errorf("load open conversations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanConv(rows)
+		if err != nil {
+			return err
+		}
+		w.convs[c.ID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load open conversations: %w", err)
+	}
+	w.queueDirty = true
+	w.rebuildQueue()
+	for _, c := range w.convs {
+		if c.counts() {
+			w.load[c.Assignee]++
+		}
+	}
+	w.s.hub.setLoads(w.load, nil)
+	metas := make(map[string]convMeta, len(w.convs))
+	for id, c := range w.convs {
+		metas[id] = c.meta()
+	}
+	w.s.publishMeta(metas)
+	return nil
+}
+
+// submit hands an operation to the writer; it blocks while the queue is
+// full (back-pressure) and fails once the service stops.
+func (w *writer) submit(ctx context.Context, o *op) {
+	select {
+	case w.ops <- o:
+	case <-w.s.stopped:
+		if o.done != nil {
+			o.done(errStopped)
+		}
+	case <-ctx.Done():
+		if o.done != nil {
+			o.done(ctx.Err())
+		}
+	}
+}
+
+// do runs fn through the writer and waits for its commit.
+func (w *writer) do(ctx context.Context, fn func(t *wtx) error) error {
+	ch := make(chan error, 1)
+	w.submit(ctx, &op{fn: fn, done: func(err error) { ch <- err }})
+	select {
+	case err := <-ch:
+		return err
+	case <-w.s.stopped:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *writer) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the writer goroutine. It returns when ctx ends, after the batch in hand.
+func (w *writer) run(ctx context.Context) {
+	close(w.ready)
+	batch := make([]*op, 0, w.s.cfg.MaxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-w.ops:
+			batch = append(batch[:0], o)
+		fill:
+			for len(batch) < w.s.cfg.MaxBatch {
+				select {
+				case o := <-w.ops:
+					batch = append(batch, o)
+				default:
+					break fill
+				}
+			}
+			w.runBatch(ctx, batch)
+		case <-w.kick:
+		}
+		w.dispatch(ctx)
+	}
+}
+
+// runBatch commits ops in one transaction, or when that fails, one by one.
+func (w *writer) runBatch(ctx context.Context, ops []*op) {
+	start := time.Now()
+	errs, bs, err := w.exec(ctx, ops)
+	if err != nil && len(ops) > 1 {
+		w.s.log.Warn("group commit failed; retrying operations one by one", "ops", len(ops), "err", err)
+		for _, o := range ops {
+			w.runBatch(ctx, []*op{o})
+		}
+		return
+	}
+	if err != nil {
+		errs = []error{err}
+		bs = nil
+	}
+	w.s.metrics.commitBatch.Observe(float64(len(ops)))
+	w.s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	var effects, later []func()
+	if bs != nil {
+		later = w.apply(bs)
+		effects = bs.effects
+		if bs.events > 0 {
+			w.s.relayWake()
+		}
+	}
+	for i, o := range ops {
+		if o.done != nil {
+			done, e := o.done, errs[i]
+			effects = append(effects, func() { done(e) })
+		}
+	}
+	// Queue positions go out after the acks they may follow from.
+	effects = append(effects, later...)
+	if len(effects) > 0 {
+		w.fan <- effects
+	}
+}
+
+// exec runs ops in one transaction and returns each op's refusal, the
+// staged state to apply, or the transaction's failure.
+func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, error) {
+	work := context.WithoutCancel(ctx)
+	tx, err := w.db.BeginTx(work, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	bs := newBatchState()
+	errs := make([]error, len(ops))
+	for i, o := range ops {
+		t := &wtx{w: w, ctx: work, tx: tx, now: time.Now(), convs: map[string]*convState{}, vis: map[string]visitorState{}, batch: bs}
+		err := o.fn(t)
+		var fe *frameError
+		if err != nil && !errors.As(err, &fe) {
+			tx.Rollback()
+			return nil, nil, err
+		}
+		errs[i] = err
+		if err != nil {
+			continue // refused before writing anything
+		}
+		for id, c := range t.convs {
+			bs.convs[id] = c
+			bs.dirty[id] = true
+		}
+		for id, v := range t.vis {
+			bs.vis[id] = v
+		}
+		bs.effects = append(bs.effects, t.effects...)
+		bs.events += t.events
+		bs.queued = bs.queued || t.queued
+	}
+	upd := tx.StmtContext(work, w.updStmt)
+	for id := range bs.dirty {
+		if err := updateConv(work, upd, bs.convs[id]); err != nil {
+			tx.Rollback()
+			return nil, nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("commit %d operations: %w", len(ops), err)
+	}
+	return errs, bs, nil
+}
+
+// apply makes a committed batch's state the writer's state and returns
+// the queue-position effects it caused.
+func (w *writer) apply(bs *batchState) []func() {
+	metas := make(map[string]convMeta, len(bs.convs))
+	changedLoad := map[string]bool{}
+	for id, c := range bs.convs {
+		old, had := w.convs[id]
+		if had && old.counts() {
+			w.load[old.Assignee]--
+			changedLoad[old.Assignee] = true
+		}
+		if c.counts() {
+			w.load[c.Assignee]++
+			changedLoad[c.Assignee] = true
+		}
+		if had && (old.Routing != c.Routing || old.Status != c.Status || old.QueuedAt != c.QueuedAt || old.TeamID != c.TeamID) {
+			w.queueDirty = true
+		}
+		if !had && c.Routing == RoutingQueued {
+			w.queueDirty = true
+		}
+		w.convs[id] = c
+		if cur, ok := w.visitorConv[c.VisitorID]; !ok || cur == id || w.newer(c, cur) {
+			w.visitorConv[c.VisitorID] = id
+		}
+		metas[id] = c.meta()
+	}
+	for id, v := range bs.vis {
+		w.visitors[id] = v
+	}
+	if bs.queued {
+		w.queueDirty = true
+	}
+	w.s.publishMeta(metas)
+	for a := range changedLoad {
+		if w.load[a] == 0 {
+			delete(w.load, a)
+		}
+	}
+	if len(changedLoad) > 0 {
+		bs.effects = append(bs.effects, w.s.hub.setLoads(w.load, changedLoad)...)
+	}
+	// Resolved conversations leave the working set once it grows large.
+	for id, c := range bs.convs {
+		if c.Status == StatusResolved && len(w.convs) > 50000 {
+			delete(w.convs, id)
+		}
+	}
+	if w.queueDirty {
+		return w.rebuildQueue()
+	}
+	return nil
+}
+
+func (w *writer) newer(c *convState, otherID string) bool {
+	o, ok := w.convs[otherID]
+	return !ok || c.CreatedAt >= o.CreatedAt
+}
+
+// rebuildQueue orders the waiting conversations and returns effects that
+// tell visitors whose position changed.
+func (w *writer) rebuildQueue() []func() {
+	w.queueDirty = false
+	w.queue = w.queue[:0]
+	for id, c := range w.convs {
+		if c.Routing == RoutingQueued && c.Status != StatusResolved {
+			w.queue = append(w.queue, id)
+		}
+	}
+	sort.Slice(w.queue, func(i, j int) bool {
+		a, b := w.convs[w.queue[i]], w.convs[w.queue[j]]
+		if a.QueuedAt != b.QueuedAt {
+			return a.QueuedAt < b.QueuedAt
+		}
+		return a.ID < b.ID
+	})
+	// Positions count within a team's line (the whole queue for no team).
+	pos := make(map[string]int, len(w.queue))
+	perTeam := map[string]int{}
+	for _, id := range w.queue {
+		c := w.convs[id]
+		perTeam[c.TeamID]++
+		pos[id] = perTeam[c.TeamID]
+	}
+	var effects []func()
+	for id, p := range pos {
+		if w.lastPos[id] != p {
+			c := w.convs[id]
+			conv, vis, position := id, c.VisitorID, p
+			effects = append(effects, func() {
+				w.s.hub.toVisitor(vis, encode(queueFrame{Type: "queue", ConversationID: conv, Position: position}), nil)
+			})
+		}
+	}
+	w.lastPos = pos
+	w.s.setQueuePositions(pos)
+	return effects
+}
+
+// conv returns the staged or cached conversation, loading it when needed.
+// The returned copy is the op's to change; stage it with put.
+func (t *wtx) conv(id string) (*convState, error) {
+	if c, ok := t.convs[id]; ok {
+		return c, nil
+	}
+	if c, ok := t.batch.convs[id]; ok {
+		cp := *c
+		return &cp, nil
+	}
+	if c, ok := t.w.convs[id]; ok {
+		cp := *c
+		return &cp, nil
+	}
+	c, err := scanConv(t.tx.QueryRowContext(t.ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ?`, id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, errf(CodeNotFound, "conversation %s not found", id)
+	}
+	return c, err
+}
+
+func (t *wtx) put(c *convState) { t.convs[c.ID] = c }
+
+// visitor returns the staged or cached visitor, loading it when needed.
+func (t *wtx) visitor(id string) (visitorState, error) {
+	if v, ok := t.vis[id]; ok {
+		return v, nil
+	}
+	if v, ok := t.batch.vis[id]; ok {
+		return v, nil
+	}
+	if v, ok := t.w.visitors[id]; ok {
+		return v, nil
+	}
+	v := visitorState{ID: id}
+	err := t.tx.QueryRowContext(t.ctx, `SELECT site_id, name, email FROM visitors WHERE id = ?`, id).Scan(&v.SiteID, &v.Name, &v.Email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return visitorState{ID: id}, nil
+	}
+	if err != nil {
+		return visitorState{}, fmt.Errorf("read visitor %s: %w", id, err)
+	}
+	t.vis[id] = v
+	return v, nil
+}
+
+// currentConv returns the visitor's newest conversation id, if any.
+func (t *wtx) currentConv(visitorID string) (string, error) {
+	var newest *convState
+	for _, m := range []map[string]*convState{t.convs, t.batch.convs} {
+		for _, c := range m {
+			if c.VisitorID == visitorID && (newest == nil || c.CreatedAt > newest.CreatedAt) {
+				newest = c
+			}
+		}
+	}
+	if newest != nil {
+		return newest.ID, nil
+	}
+	if id, ok := t.w.visitorConv[visitorID]; ok {
+		return id, nil
+	}
+	var id string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT id FROM conversations WHERE visitor_id = ? ORDER BY created_at DESC LIMIT 1`, visitorID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find conversation of visitor %s: %w", visitorID, err)
+	}
+	return id, nil
+}
+
+// emit writes an event to the outbox in the batch transaction.
+func (t *wtx) emit(typ ingest.Type, c *convState, actor ingest.Actor, payload any) (ingest.Event, error) {
+	e, err := ingest.New(typ, c.SiteID, c.ID, actor, t.now, payload)
+	if err != nil {
+		return ingest.Event{}, fmt.Errorf("build %s event: %w", typ, err)
+	}
+	b, err := e.Encode()
+	if err != nil {
+		return ingest.Event{}, err
+	}
+	if _, err := t.tx.StmtContext(t.ctx, t.w.outStmt).ExecContext(t.ctx, e.ID, ingest.TopicFor(typ), c.ID, b, nowMs(t.now)); err != nil {
+		return ingest.Event{}, fmt.Errorf("outbox %s: %w", typ, err)
+	}
+	t.events++
+	return e, nil
+}
+
+// after queues an effect to run after the commit, in op order.
+func (t *wtx) after(f func()) { t.effects = append(t.effects, f) }
+
+// fanout runs committed effects in order; it owns no state of its own.
+func (w *writer) fanout(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			// Deliver what was committed before stopping.
+			for {
+				select {
+				case effects := <-w.fan:
+					for _, f := range effects {
+						f()
+					}
+				default:
+					return
+				}
+			}
+		case effects := <-w.fan:
+			for _, f := range effects {
+				f()
+			}
+		}
+	}
+}

@@ -1,0 +1,402 @@
+package chatsvc
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/parleychat/parley/ingest"
+)
+
+const (
+	localSite    = "chatsvc.site"
+	localVisitor = "chatsvc.visitor"
+	localIP      = "chatsvc.ip"
+	localOrigin  = "chatsvc.origin"
+	localUA      = "chatsvc.ua"
+	localUser    = "chatsvc.user"
+)
+
+// visitorUpgrade authenticates /ws/visitor before the upgrade: token,
+// site, Origin and ban, each with a precise HTTP error.
+func (s *Service) visitorUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return replyError(c, fiber.StatusUpgradeRequired, CodeBadRequest, "this endpoint only accepts WebSocket upgrades")
+	}
+	if ok, wait := s.ipLimit.allow(c.IP()); !ok {
+		return replyError(c, fiber.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("too many connections from your address; retry in %s", wait.Round(time.Second)+time.Second))
+	}
+	claims, err := verifyToken(s.cfg.Secret, c.Query("token"), time.Now())
+	if err != nil {
+		return replyError(c, fiber.StatusUnauthorized, CodeInvalidToken, err.Error())
+	}
+	site, ok := s.sites.get(claims.Site)
+	if !ok {
+		return replyError(c, fiber.StatusUnauthorized, CodeInvalidToken, "the token's site no longer exists")
+	}
+	origin := c.Get(fiber.HeaderOrigin)
+	if !site.AllowsOrigin(origin) {
+		return replyError(c, fiber.StatusForbidden, CodeOriginNotAllowed, fmt.Sprintf("origin %q is not allowed for site %s", origin, site.Name))
+	}
+	if b, banned := s.banned(c.UserContext(), site.ID, claims.Visitor, true); banned {
+		return c.Status(fiber.StatusForbidden).JSON(apiError{Code: CodeBanned, Message: "you are banned from this chat", Until: ingest.At(b.Until).Format(time.RFC3339)})
+	}
+	c.Locals(localSite, site)
+	c.Locals(localVisitor, claims.Visitor)
+	c.Locals(localIP, c.IP())
+	c.Locals(localOrigin, origin)
+	c.Locals(localUA, string(c.Request().Header.UserAgent()))
+	return c.Next()
+}
+
+type visitorHello struct {
+	Type         string        `json:"type"`
+	VisitorID    string        `json:"visitor_id"`
+	Online       bool          `json:"online"`
+	Site         publicSite    `json:"site"`
+	Conversation *Conversation `json:"conversation"`
+	Limits       clientLimits  `json:"limits"`
+}
+
+type publicSite struct {
+	Name           string   `json:"name"`
+	Color          string   `json:"color,omitempty"`
+	Greeting       string   `json:"greeting,omitempty"`
+	ReplyTime      string   `json:"reply_time,omitempty"`
+	Avatars        []string `json:"avatars,omitempty"`
+	Prechat        Prechat  `json:"prechat"`
+	OfflineMessage string   `json:"offline_message,omitempty"`
+}
+
+type clientLimits struct {
+	MaxMessageChars    int   `json:"max_message_chars"`
+	MaxAttachmentBytes int64 `json:"max_attachment_bytes"`
+	MaxFrameBytes      int   `json:"max_frame_bytes"`
+}
+
+func (s *Service) limitsView() clientLimits {
+	l := s.cfg.Limits
+	return clientLimits{MaxMessageChars: l.MaxMessageChars, MaxAttachmentBytes: l.MaxAttachmentBytes, MaxFrameBytes: l.MaxFrameBytes}
+}
+
+// online reports whether someone can answer now: inside business hours
+// and with an online agent or the site's bot.
+func (s *Service) online(site *Site) bool {
+	if !site.OpenAt(time.Now()) {
+		return false
+	}
+	return site.Settings.Bot.Enabled || s.hub.anyAvailable("")
+}
+
+func (s *Service) visitorSocket(conn *websocket.Conn) {
+	site, _ := conn.Locals(localSite).(*Site)
+	visitorID, _ := conn.Locals(localVisitor).(string)
+	if site == nil || visitorID == "" {
+		conn.Close()
+		return
+	}
+	cl := newClient(s, conn)
+	cl.site, cl.visitorID = site, visitorID
+	cl.ip, _ = conn.Locals(localIP).(string)
+	cl.origin, _ = conn.Locals(localOrigin).(string)
+	ctx := context.Background()
+
+	hello := visitorHello{Type: "hello", VisitorID: visitorID, Online: s.online(site), Site: site.public(), Limits: s.limitsView()}
+	if conv, err := s.latestConversation(ctx, visitorID); err != nil {
+		s.log.Warn("hello: load conversation", "visitor", visitorID, "err", err)
+	} else if conv != nil {
+		hello.Conversation = conv
+	}
+	cl.enqueue(encode(hello))
+	s.hub.addVisitor(cl)
+	defer s.hub.removeVisitor(cl)
+	ua, _ := conn.Locals(localUA).(string)
+	if _, err := s.db.ExecContext(ctx, `UPDATE visitors SET last_seen_at = ?, ip = ?, user_agent = ? WHERE id = ?`, time.Now().UnixMilli(), cl.ip, truncate(ua, 512), visitorID); err != nil {
+		s.log.Warn("touch visitor", "visitor", visitorID, "err", err)
+	}
+	var start startInfo
+	start.UserAgent = truncate(ua, 512)
+	cl.serve(func(data []byte, binary bool) { s.visitorFrame(ctx, cl, &start, data, binary) })
+}
+
+func (site *Site) public() publicSite {
+	st := site.Settings
+	return publicSite{Name: site.Name, Color: st.Color, Greeting: st.Greeting, ReplyTime: st.ReplyTime, Avatars: st.Avatars, Prechat: st.Prechat, OfflineMessage: st.OfflineMessage}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// visitorFrame handles one frame from a visitor socket.
+func (s *Service) visitorFrame(ctx context.Context, cl *client, start *startInfo, data []byte, binary bool) {
+	if binary {
+		cl.fail("", errf(CodeUnsupportedFrame, "binary frames are not supported; send JSON text frames"))
+		return
+	}
+	f, fe := decodeFrame(data, s.cfg.Limits.MaxFrameBytes)
+	if fe != nil {
+		cl.fail(f.Ref, fe)
+		return
+	}
+	author := Author{Role: string(ingest.RoleVisitor), ID: cl.visitorID}
+	switch f.Type {
+	case "ping":
+		cl.enqueue(encode(refFrame{Type: "pong", Ref: f.Ref}))
+	case "send":
+		s.visitorSend(ctx, cl, f, *start, ingest.ChannelWidget)
+	case "offline_message":
+		if fe := s.updateVisitorProfile(ctx, cl.visitorID, f.Name, f.Email, f.Fields); fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		st := *start
+		st.Name, st.Email, st.Fields = f.Name, f.Email, f.Fields
+		f.ConversationID = ""
+		s.visitorSend(ctx, cl, f, st, ingest.ChannelOffline)
+	case "typing":
+		meta, fe := s.visitorConv(ctx, cl, f.ConversationID)
+		if fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		if ok, _ := cl.typing.allow(time.Now()); ok {
+			s.hub.toConvAgents(f.ConversationID, meta, encode(typingFrame{Type: "typing", ConversationID: f.ConversationID, Role: "visitor", Typing: f.Typing}), nil, nil)
+		}
+	case "delivered":
+		meta, fe := s.visitorConv(ctx, cl, f.ConversationID)
+		if fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		s.hub.toConvAgents(f.ConversationID, meta, encode(receiptFrame{Type: "receipt", ConversationID: f.ConversationID, Kind: "delivered", Role: "visitor", UpToSeq: f.UpToSeq}), nil, nil)
+	case "read":
+		if _, fe := s.visitorConv(ctx, cl, f.ConversationID); fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		s.writer.submit(ctx, &op{fn: s.readOp(author, f.ConversationID, f.UpToSeq), done: replyOK(cl, f.Ref)})
+	case "resume":
+		if _, fe := s.visitorConv(ctx, cl, f.ConversationID); fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		s.sendBacklog(ctx, cl, f.Ref, f.ConversationID, f.AfterSeq, cl.visitorID)
+	case "csat":
+		if _, fe := s.visitorConv(ctx, cl, f.ConversationID); fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		s.writer.submit(ctx, &op{fn: s.csatOp(cl.visitorID, f.ConversationID, f.Rating, f.Comment), done: replyOK(cl, f.Ref)})
+	case "leave":
+		s.writer.submit(ctx, &op{fn: s.leaveOp(cl.visitorID, f.ConversationID, "closed"), done: replyOK(cl, f.Ref)})
+	case "context":
+		start.PageURL, start.Referrer = truncate(f.PageURL, 2048), truncate(f.Referrer, 2048)
+		if _, err := s.db.ExecContext(ctx, `UPDATE visitors SET page_url = ?, page_title = ?, referrer = ?, timezone = ?, locale = ?, last_seen_at = ? WHERE id = ?`,
+			start.PageURL, truncate(f.Title, 512), start.Referrer, truncate(f.Timezone, 64), truncate(f.Locale, 35), time.Now().UnixMilli(), cl.visitorID); err != nil {
+			s.log.Warn("store visitor context", "visitor", cl.visitorID, "err", err)
+			cl.fail(f.Ref, errf(CodeInternal, "could not store the context; retry"))
+			return
+		}
+		replyOK(cl, f.Ref)(nil)
+	case "prechat":
+		if fe := s.updateVisitorProfile(ctx, cl.visitorID, f.Name, f.Email, f.Fields); fe != nil {
+			cl.fail(f.Ref, fe)
+			return
+		}
+		start.Name, start.Email, start.Fields = f.Name, f.Email, f.Fields
+		replyOK(cl, f.Ref)(nil)
+	default:
+		cl.fail(f.Ref, errf(CodeUnknownType, "unknown frame type %q", f.Type))
+	}
+}
+
+// replyOK answers a frame that carried a ref with ok, or its error.
+func replyOK(cl *client, ref string) func(error) {
+	return func(err error) {
+		if err != nil {
+			cl.fail(ref, asFrameError(cl.s, err))
+			return
+		}
+		if ref != "" {
+			cl.enqueue(encode(refFrame{Type: "ok", Ref: ref}))
+		}
+	}
+}
+
+func asFrameError(s *Service, err error) *frameError {
+	if fe, ok := err.(*frameError); ok {
+		return fe
+	}
+	if err == errStopped {
+		return errf(CodeInternal, "the server is restarting; retry")
+	}
+	s.log.Error("operation failed", "err", err)
+	return errf(CodeInternal, "could not store the change; retry")
+}
+
+// visitorConv checks that a conversation is the visitor's.
+func (s *Service) visitorConv(ctx context.Context, cl *client, id string) (convMeta, *frameError) {
+	if id == "" {
+		return convMeta{}, errf(CodeBadRequest, "conversation_id is required")
+	}
+	meta, err := s.convMeta(ctx, id)
+	if err != nil {
+		if fe, ok := err.(*frameError); ok {
+			return convMeta{}, fe
+		}
+		return convMeta{}, asFrameError(s, err)
+	}
+	if meta.VisitorID != cl.visitorID {
+		return convMeta{}, errf(CodeNotFound, "conversation %s not found", id)
+	}
+	return meta, nil
+}
+
+// checkText validates a message's text and attachments list.
+func (s *Service) checkText(f inFrame) *frameError {
+	if f.ClientID == "" {
+		return errf(CodeBadRequest, "client_id is required")
+	}
+	if len(f.ClientID) > 64 {
+		return errf(CodeBadRequest, "client_id is longer than 64 bytes")
+	}
+	if strings.TrimSpace(f.Text) == "" && len(f.Attachments) == 0 {
+		return errf(CodeBadRequest, "text is empty and there are no attachments")
+	}
+	if n := utf8.RuneCountInString(f.Text); n > s.cfg.Limits.MaxMessageChars {
+		return errf(CodeMessageTooLong, "message of %d characters exceeds %d", n, s.cfg.Limits.MaxMessageChars)
+	}
+	return nil
+}
+
+func (s *Service) visitorSend(ctx context.Context, cl *client, f inFrame, start startInfo, channel string) {
+	if fe := s.checkText(f); fe != nil {
+		cl.fail(f.Ref, fe)
+		return
+	}
+	if b, banned := s.banned(ctx, cl.site.ID, cl.visitorID, false); banned {
+		cl.fail(f.Ref, errf(CodeBanned, "you are banned until %s", ingest.At(b.Until).Format("2006-01-02T15:04:05.000Z07:00")))
+		return
+	}
+	if ok, wait := s.visitorLimit.allow(cl.visitorID); !ok {
+		cl.fail(f.Ref, errf(CodeRateLimited, "too many messages; retry in %s", (wait+time.Second).Truncate(time.Second)))
+		return
+	}
+	verdict := InlineVerdict{Action: ingest.ActionAllow}
+	if s.cfg.Moderator != nil && f.Text != "" {
+		verdict = s.cfg.Moderator.CheckInline(ctx, cl.site.ID, cl.visitorID, f.Text)
+	}
+	req := sendReq{
+		Author: Author{Role: string(ingest.RoleVisitor), ID: cl.visitorID}, SiteID: cl.site.ID,
+		ConversationID: f.ConversationID, ClientID: f.ClientID, Kind: ingest.KindText, Text: f.Text,
+		Attachments: f.Attachments, Verdict: verdict, Channel: channel, Start: start, Origin: cl,
+	}
+	s.writer.submit(ctx, s.sendOp(req, ackTo(cl, f)))
+}
+
+// ackTo answers a send with ack, blocked or error.
+func ackTo(cl *client, f inFrame) func(sendResult, error) {
+	return func(r sendResult, err error) {
+		if err != nil {
+			cl.fail(f.Ref, asFrameError(cl.s, err))
+			return
+		}
+		m := r.Msg
+		if r.Blocked {
+			cl.enqueue(encode(blockedFrame{Type: "blocked", Ref: f.Ref, ClientID: f.ClientID, ConversationID: m.ConversationID,
+				MessageID: m.ID, Seq: m.Seq, Reason: r.Reason, Categories: r.Categories}))
+			return
+		}
+		cl.enqueue(encode(ackFrame{Type: "ack", Ref: f.Ref, ClientID: f.ClientID, ConversationID: m.ConversationID,
+			MessageID: m.ID, Seq: m.Seq, CreatedAt: m.CreatedAt, Duplicate: r.Duplicate, Redacted: r.Redacted, Text: m.Text}))
+	}
+}
+
+// sendBacklog answers resume/subscribe with the messages after afterSeq,
+// in frames of at most 200 messages. visitorID filters for a visitor.
+func (s *Service) sendBacklog(ctx context.Context, cl *client, ref, convID string, afterSeq int64, visitorID string) {
+	for {
+		msgs, err := s.messagesAfter(ctx, convID, afterSeq, 200)
+		if err != nil {
+			cl.fail(ref, asFrameError(s, err))
+			return
+		}
+		out := make([]Message, 0, len(msgs))
+		for _, m := range msgs {
+			if visitorID != "" {
+				if vm, ok := m.forVisitor(visitorID); ok {
+					out = append(out, vm)
+				}
+			} else {
+				out = append(out, m.forAgent())
+			}
+		}
+		complete := len(msgs) < 200
+		cl.enqueue(encode(messagesFrame{Type: "messages", Ref: ref, ConversationID: convID, Messages: out, Complete: complete}))
+		if complete {
+			return
+		}
+		afterSeq = msgs[len(msgs)-1].Seq
+	}
+}
+
+// updateVisitorProfile stores the pre-chat form through the writer (the
+// writer caches names for summaries).
+func (s *Service) updateVisitorProfile(ctx context.Context, visitorID, name, email string, fields map[string]string) *frameError {
+	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
+	if utf8.RuneCountInString(name) > 200 {
+		return errf(CodeBadRequest, "name is longer than 200 characters")
+	}
+	if email != "" {
+		if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+			return errf(CodeBadRequest, "email %q is not an address", email)
+		}
+	}
+	if len(fields) > 20 {
+		return errf(CodeBadRequest, "at most 20 custom fields")
+	}
+	for k, v := range fields {
+		if len(k) > 64 || utf8.RuneCountInString(v) > 1000 {
+			return errf(CodeBadRequest, "field %q is too long", truncate(k, 64))
+		}
+	}
+	err := s.writer.do(ctx, func(t *wtx) error {
+		v, err := t.visitor(visitorID)
+		if err != nil {
+			return err
+		}
+		if name != "" {
+			v.Name = name
+		}
+		if email != "" {
+			v.Email = email
+		}
+		fj := "{}"
+		if len(fields) > 0 {
+			fj = string(encode(fields))
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE visitors SET name = ?, email = ?, fields = CASE WHEN ? = '{}' THEN fields ELSE ? END WHERE id = ?`,
+			v.Name, v.Email, fj, fj, visitorID); err != nil {
+			return fmt.Errorf("update visitor %s: %w", visitorID, err)
+		}
+		t.vis[visitorID] = v
+		return nil
+	})
+	if err != nil {
+		return asFrameError(s, err)
+	}
+	return nil
+}
