@@ -1,0 +1,63 @@
+package moderation
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	checks        *prometheus.CounterVec
+	inlineSeconds prometheus.Histogram
+	items         *prometheus.CounterVec
+	decisions     *prometheus.CounterVec
+	reviewSeconds prometheus.Histogram
+	backlog       prometheus.Gauge
+	outboxPending prometheus.Gauge
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_moderation_checks_total", Help: "Messages judged, by stage (inline, worker) and action.",
+		}, []string{"stage", "action"}),
+		inlineSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "parley_moderation_inline_check_seconds", Help: "Time of one inline check.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 14),
+		}),
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_moderation_items_total", Help: "Review-queue items created, by category.",
+		}, []string{"category"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_moderation_decisions_total", Help: "Moderator decisions, by decision.",
+		}, []string{"decision"}),
+		reviewSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "parley_moderation_review_seconds", Help: "Time from an item entering the queue to its decision.",
+			Buckets: prometheus.ExponentialBuckets(10, 2, 14),
+		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_moderation_backlog", Help: "Open review-queue items.",
+		}),
+		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_moderation_outbox_pending", Help: "Moderation events stored but not yet acknowledged by Kafka.",
+		}),
+	}
+	if r != nil {
+		register(r, m.checks, &m.checks)
+		register(r, m.inlineSeconds, &m.inlineSeconds)
+		register(r, m.items, &m.items)
+		register(r, m.decisions, &m.decisions)
+		register(r, m.reviewSeconds, &m.reviewSeconds)
+		register(r, m.backlog, &m.backlog)
+		register(r, m.outboxPending, &m.outboxPending)
+	}
+	return m
+}
+
+// register registers c, or reuses the identical collector a second
+// Service in the same process registered first.
+func register[C prometheus.Collector](r prometheus.Registerer, c C, dst *C) {
+	if err := r.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				*dst = existing
+			}
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package moderation
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/parleychat/parley/ingest"
+)
+
+// PII detectors. Every regular expression here is RE2 (linear time); the
+// checks that follow a match (Luhn, IBAN mod 97, phone shape and context)
+// are linear too.
+
+var (
+	emailRe = regexp.MustCompile(`(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}\b`)
+	// "name [at] example [dot] com", "name(at)example.com"
+	obfEmailRe = regexp.MustCompile(`(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}\s*(?:\[at\]|\(at\)|\{at\}|\[@\]|\(@\))\s*[a-z0-9\-]{1,63}\s*(?:\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)|\s+dot\s+|\.)\s*[a-z]{2,24}\b`)
+	// digit runs with separators; judged afterwards as card or phone
+	numberRe    = regexp.MustCompile(`(?:\+|\b)\d(?:[ \-.()/]{0,2}\d){6,30}`)
+	ibanStartRe = regexp.MustCompile(`(?i)\b[a-z]{2}\d{2}`)
+	dateRe      = regexp.MustCompile(`\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b`)
+)
+
+// Words that make a number a reference rather than personal data.
+var refWords = []string{
+	"order", "tracking", "track", "invoice", "ref", "reference", "ticket", "case",
+	"booking", "confirmation", "shipment", "parcel", "sku", "serial", "model", "code", "id",
+	"receipt", "transaction", "account no", "customer no", "customer number",
+	"pedido", "factura", "seguimiento", "referencia", "envio", "numero de pedido",
+	"bestellung", "bestellnummer", "rechnung", "sendung", "sendungsnummer", "kundennummer", "auftrag",
+	"commande", "facture", "suivi", "colis", "dossier",
+	"encomenda", "rastreio", "fatura", "protocolo", "nota fiscal",
+	"#", "nr.", "no.", "n°", "nº",
+}
+
+// Words that make a bare digit run a phone number.
+var phoneWords = []string{
+	"call", "phone", "tel", "telephone", "mobile", "cell", "whatsapp", "text me", "sms", "ring me",
+	"llama", "llamame", "telefono", "movil", "celular", "numero de telefono",
+	"ruf", "anrufen", "telefon", "handy", "nummer",
+	"appelle", "appelez", "telephone", "portable", "numero de tel",
+	"ligue", "liga", "telefone", "zap",
+}
+
+// piiFinder collects PII spans of one text.
+type piiFinder struct {
+	opt   PIIOptions
+	text  string
+	lower string
+	out   []ingest.Span
+}
+
+func findPII(opt PIIOptions, text string, out []ingest.Span) []ingest.Span {
+	if !opt.Email && !opt.Phone && !opt.Card && !opt.IBAN {
+		return out
+	}
+	f := piiFinder{opt: opt, text: text, lower: strings.ToLower(text), out: out}
+	// The regular expressions run only on short windows a byte scan
+	// finds (words with '@', runs of digits and separators), which keeps a
+	// check fast on long texts.
+	if opt.Email {
+		for _, w := range windows(text, notSpace, func(w string) bool { return strings.IndexByte(w, '@') > 0 }) {
+			for _, m := range emailRe.FindAllStringIndex(text[w[0]:w[1]], -1) {
+				start, end := w[0]+m[0], w[0]+m[1]
+				if strings.HasSuffix(text[:start], "://") {
+					continue // user information of a link, judged as a link
+				}
+				f.add(start, end, "pii:email")
+			}
+		}
+		if hasObfuscation(f.lower, "at") {
+			for _, m := range obfEmailRe.FindAllStringIndex(text, -1) {
+				f.add(m[0], m[1], "pii:email")
+			}
+		}
+	}
+	digits := 0
+	for i := 0; i < len(text); i++ {
+		if text[i] >= '0' && text[i] <= '9' {
+			digits++
+		}
+	}
+	if opt.IBAN && digits >= 10 {
+		f.ibans()
+	}
+	if (opt.Phone || opt.Card) && digits >= 7 {
+		for _, w := range windows(text, numberish, func(w string) bool { return countDigits(w) >= 7 }) {
+			for _, m := range numberRe.FindAllStringIndex(text[w[0]:w[1]], -1) {
+				f.number(w[0]+m[0], w[0]+m[1])
+			}
+		}
+	}
+	return f.out
+}
+
+func (f *piiFinder) add(start, end int, rule string) {
+	for _, s := range f.out {
+		if s.Category == CatPII && start >= s.Start && end <= s.End {
+			return // inside a span already found (a phone inside an IBAN)
+		}
+	}
+	f.out = append(f.out, ingest.Span{Start: start, End: end, Category: CatPII, Rule: rule})
+}
+
+func (f *piiFinder) covered(start, end int) bool {
+	for _, s := range f.out {
+		if s.Category == CatPII && start < s.End && end > s.Start {
+			return true
+		}
+	}
+	return false
+}
+
+// number judges one digit run: a payment card (Luhn, known prefix), a
+// phone number (international form, a phone's grouping, or a bare run
+// after a phone word), or neither (order numbers, dates, tracking codes).
+func (f *piiFinder) number(start, end int) {
+	s := f.text[start:end]
+	// the run may have swallowed a trailing separator
+	s = strings.TrimRight(s, " -./(")
+	end = start + len(s)
+	if f.covered(start, end) {
+		return
+	}
+	// a letter glued to either end means a code such as 1Z999AA1012345678
+	if (start > 0 && isAlnum(f.text[start-1]) && f.text[start] != '+') || (end < len(f.text) && isAlpha(f.text[end])) {
+		return
+	}
+	digits := make([]byte, 0, len(s))
+	var groups []int
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			digits = append(digits, c)
+			n++
+		} else if n > 0 {
+			groups = append(groups, n)
+			n = 0
+		}
+	}
+	if n > 0 {
+		groups = append(groups, n)
+	}
+	d := len(digits)
+	ref := f.precededBy(start, refWords, 24)
+	if f.opt.Card && d >= 13 && d <= 19 && luhn(digits) && cardPrefix(digits) && cardGroups(groups, d) && !allSame(digits) {
+		if !ref || f.precededBy(start, []string{"card", "visa", "mastercard", "amex", "tarjeta", "karte", "carte", "cartao"}, 40) {
+			f.add(start, end, "pii:card")
+			return
+		}
+	}
+	if !f.opt.Phone || d < 8 || d > 15 || ref || dateRe.MatchString(s) {
+		return
+	}
+	plus := strings.HasPrefix(s, "+") || strings.HasPrefix(s, "00")
+	paren := start > 0 && f.text[start-1] == '('
+	switch {
+	case plus && d >= 9:
+	case d >= 9 && d <= 12 && len(groups) >= 2 && phoneGroups(groups, digits[0] == '0' || paren):
+	case d >= 9 && d <= 13 && f.precededBy(start, phoneWords, 40):
+	default:
+		return
+	}
+	if paren {
+		start--
+	}
+	f.add(start, end, "pii:phone")
+}
+
+// precededBy reports whether one of words ends within window bytes
+// before pos (as a word of its own).
+func (f *piiFinder) precededBy(pos int, words []string, window int) bool {
+	from := max(0, pos-window)
+	before := f.lower[from:pos]
+	for _, w := range words {
+		i := strings.LastIndex(before, w)
+		if i < 0 {
+			continue
+		}
+		if i > 0 && isAlpha(before[i-1]) && w != "#" {
+			continue
+		}
+		if e := i + len(w); e < len(before) && isAlpha(before[e]) && w != "#" {
+			continue // "order" inside "borders"
+		}
+		return true
+	}
+	return false
+}
+
+// phoneGroups accepts groupings phones are written in: 3-3-4, 2-2-2-2-2,
+// 4-3-4, (3) 3-4, 0xxxx xxxxxx; long trunk groups need a leading 0.
+func phoneGroups(groups []int, trunk bool) bool {
+	for i, g := range groups {
+		if g < 2 {
+			return false
+		}
+		if g > 4 && !(trunk && (i == 0 || i == len(groups)-1) && g <= 8) {
+			return false
+		}
+	}
+	return true
+}
+
+// cardGroups accepts one run of digits or the groupings cards are printed in.
+func cardGroups(groups []int, d int) bool {
+	if len(groups) == 1 {
+		return true
+	}
+	if d == 15 && len(groups) == 3 && groups[0] == 4 && groups[1] == 6 && groups[2] == 5 {
+		return true // American Express
+	}
+	for i, g := range groups {
+		if g != 4 && !(i == len(groups)-1 && g >= 1 && g <= 4) {
+			return false
+		}
+	}
+	return true
+}
+
+func cardPrefix(d []byte) bool {
+	p2 := int(d[0]-'0')*10 + int(d[1]-'0')
+	p4 := p2*100 + int(d[2]-'0')*10 + int(d[3]-'0')
+	switch {
+	case d[0] == '4': // Visa
+		return true
+	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720: // Mastercard
+		return true
+	case p2 == 34 || p2 == 37: // American Express
+		return len(d) == 15
+	case p4 == 6011 || p2 == 65 || (p4 >= 6440 && p4 <= 6499) || p2 == 62: // Discover, UnionPay
+		return true
+	case p2 == 35 || p2 == 36 || p2 == 38 || p2 == 30: // JCB, Diners
+		return true
+	}
+	return false
+}
+
+func luhn(d []byte) bool {
+	sum := 0
+	double := false
+	for i := len(d) - 1; i >= 0; i-- {
+		v := int(d[i] - '0')
+		if double {
+			v *= 2
+			if v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+func allSame(d []byte) bool {
+	for _, c := range d {
+		if c != d[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// ibanLengths is the length of an IBAN by country (ISO 13616 registry).
+var ibanLengths = map[string]int{
+	"AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+	"BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
+	"DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+	"GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+	"IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+	"LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+	"ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+	"PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
+	"SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+	"TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+
+// ibans finds IBANs: a country code and check digits, then exactly the
+// country's length of letters and digits (single spaces allowed), then a
+// word boundary, and a valid mod-97 checksum.
+func (f *piiFinder) ibans() {
+	for _, m := range ibanStartRe.FindAllStringIndex(f.text, -1) {
+		cc := strings.ToUpper(f.text[m[0] : m[0]+2])
+		want, ok := ibanLengths[cc]
+		if !ok {
+			continue
+		}
+		buf := make([]byte, 0, want)
+		i := m[0]
+		for i < len(f.text) && len(buf) < want {
+			c := f.text[i]
+			switch {
+			case isAlnum(c):
+				buf = append(buf, upper(c))
+				i++
+			case c == ' ' && i+1 < len(f.text) && isAlnum(f.text[i+1]) && len(buf) > 0:
+				i++
+			default:
+				i = len(f.text) + 1
+			}
+		}
+		if len(buf) != want || i > len(f.text) || (i < len(f.text) && isAlnum(f.text[i])) {
+			continue
+		}
+		if ibanValid(buf) {
+			f.add(m[0], i, "pii:iban")
+		}
+	}
+}
+
+func ibanValid(b []byte) bool {
+	r := append(append([]byte{}, b[4:]...), b[:4]...)
+	rem := 0
+	for _, c := range r {
+		switch {
+		case c >= '0' && c <= '9':
+			rem = (rem*10 + int(c-'0')) % 97
+		case c >= 'A' && c <= 'Z':
+			v := int(c-'A') + 10
+			rem = (rem*100 + v) % 97
+		default:
+			return false
+		}
+	}
+	return rem == 1
+}
+
+func isAlpha(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+func isAlnum(c byte) bool { return isAlpha(c) || (c >= '0' && c <= '9') }
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 32
+	}
+	return c
+}
+
+func notSpace(c byte) bool {
+	return c > ' ' && c != '<' && c != '>' && c != '"' && c != '\'' && c != '`'
+}
+
+func numberish(c byte) bool {
+	return (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/' || c == '+'
+}
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// windows returns the maximal runs of bytes in set that keep passes.
+func windows(text string, in func(byte) bool, keep func(string) bool) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(text); {
+		if !in(text[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && in(text[j]) {
+			j++
+		}
+		if keep(text[i:j]) {
+			out = append(out, [2]int{i, j})
+		}
+		i = j
+	}
+	return out
+}
+
+// hasObfuscation reports whether lower holds a bracketed form of word or
+// of its symbol ("[at]", "(dot)", "[.]").
+func hasObfuscation(lower, word string) bool {
+	sym := "@"
+	if word == "dot" {
+		sym = "."
+	}
+	for _, w := range []string{word, sym} {
+		for _, open := range []string{"[", "(", "{"} {
+			if strings.Contains(lower, open+w) {
+				return true
+			}
+		}
+	}
+	return false
+}
