@@ -1,0 +1,134 @@
+package analytics
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStoresAgree loads the same generated events into SQLite and
+// ClickHouse and compares every query variant: both stores must answer
+// identically, bucket by bucket.
+func TestStoresAgree(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sq, ch := newSQLiteStore(t), newClickHouseStore(t)
+	g := newGenerator(7)
+	start := time.Date(2024, 10, 20, 0, 0, 0, 0, time.UTC) // spans the EU DST end on 27 Oct
+	events := g.events(250, start, 14*24*time.Hour)
+	sched := goldenSchedules(t)
+	sched["s3"] = BusinessHours{TZ: "America/New_York", Days: [7][]Span{1: {{Open: 8 * 60, Close: 12 * 60}, {Open: 13 * 60, Close: 20 * 60}}, 6: {{Open: 20 * 60, Close: 3 * 60}}}}
+	for _, s := range []Store{sq, ch} {
+		a := &applier{store: s, schedules: sched, log: slog.Default()}
+		for i := 0; i < len(events); i += 700 {
+			if _, err := a.apply(ctx, events[i:min(i+700, len(events))]); err != nil {
+				t.Fatalf("%s: %v", s.Backend(), err)
+			}
+		}
+	}
+	locs := []string{"UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"}
+	variants := 0
+	for _, tz := range locs {
+		loc := mustLoc(t, tz)
+		for _, b := range []Bucket{BucketNone, BucketHour, BucketDay, BucketWeek} {
+			for _, split := range []Dimension{DimNone, DimSite, DimTeam, DimAgent, DimChannel} {
+				for _, clk := range []Clock{ClockCalendar, ClockBusiness} {
+					if b != BucketDay && split != DimNone {
+						continue // keep the test quick: splits are checked on day buckets
+					}
+					q := Query{From: start.Add(24 * time.Hour), To: start.Add(12 * 24 * time.Hour), Bucket: b, Location: loc,
+						Split: split, Clock: clk, Now: start.Add(20 * 24 * time.Hour)}
+					if err := q.Validate(); err != nil {
+						t.Fatal(err)
+					}
+					rs, err := sq.Report(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rc, err := ch.Report(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(rs.Series) == 0 || rs.Series[0].Points == nil {
+						t.Fatalf("empty report for %+v", q)
+					}
+					assertSame(t, "report "+tz+"/"+string(b)+"/"+string(split)+"/"+string(clk), rs.Series, rc.Series)
+					variants++
+				}
+			}
+		}
+	}
+	// Filters and drill-downs.
+	q := Query{From: start, To: start.Add(15 * 24 * time.Hour), Bucket: BucketDay, Location: mustLoc(t, "Europe/Berlin"), Now: start.Add(20 * 24 * time.Hour)}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []Filter{{SiteID: "s2"}, {TeamID: "t1"}, {AgentID: "a3"}, {Channel: "offline_form"}, {Hours: "in"}, {Hours: "out", SiteID: "s3"}, {SiteID: "s1' OR 1=1 --", TeamID: `t1\' ?`}} {
+		qf := q
+		qf.Filter = f
+		rs, err := sq.Report(ctx, qf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := ch.Report(ctx, qf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSame(t, "filtered report", rs.Series, rc.Series)
+		if strings.Contains(f.SiteID, "OR 1=1") {
+			for _, p := range rc.Series[0].Points {
+				if p.Conversations.New != 0 || p.Messages.Visitor != 0 {
+					t.Fatalf("a quoted filter value matched rows: %+v", p)
+				}
+			}
+		}
+		for metric := range drillMetrics {
+			ds, err := sq.Conversations(ctx, qf, Drill{Bucket: rs.Series[0].Points[3].Bucket, Metric: metric})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dc, err := ch.Conversations(ctx, qf, Drill{Bucket: rs.Series[0].Points[3].Bucket, Metric: metric})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertSame(t, "drill-down "+metric, ds, dc)
+		}
+	}
+	ms, err := sq.Moderation(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := ch.Moderation(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.Items) == 0 {
+		t.Fatal("generated data has no moderation items")
+	}
+	assertSame(t, "moderation", ms, mc)
+	for _, now := range []time.Time{start.Add(3 * 24 * time.Hour), start.Add(9*24*time.Hour + 13*time.Hour)} {
+		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		os, err := sq.Overview(ctx, "", day, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oc, err := ch.Overview(ctx, "", day, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSame(t, "overview", os, oc)
+	}
+	as, err := sq.Assignments(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := ch.Assignments(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to, now := q.From.UnixMilli(), q.To.UnixMilli(), q.Now.UnixMilli()
+	assertSame(t, "agent load", agentLoad(as, from, to, now), agentLoad(ac, from, to, now))
+	t.Logf("%d report variants agree on %d events", variants, len(events))
+}

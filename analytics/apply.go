@@ -1,0 +1,141 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parleychat/parley/ingest"
+)
+
+// applier turns a batch of events into durable rows: raw events not yet
+// stored, then the rebuilt facts of every conversation the batch touches.
+// Applying the same batch again (a retry after a crash between insert and
+// commit) rebuilds the same facts and stores nothing twice.
+type applier struct {
+	store     Store
+	schedules Schedules
+	facts     FactsConfig
+	log       *slog.Logger
+
+	mu     sync.Mutex
+	clocks map[string]cachedClock
+}
+
+type cachedClock struct {
+	c  *clock
+	at time.Time
+}
+
+// scheduleTTL is how long a site's schedule is cached; a changed schedule
+// applies to facts rebuilt after that (replay recomputes old ones).
+const scheduleTTL = time.Minute
+
+// applyStats says what one batch did.
+type applyStats struct {
+	Inserted      int
+	Conversations int
+}
+
+// earliest and latest are the instants a ClickHouse DateTime partition key can hold.
+var (
+	earliest = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+	latest   = time.Date(2105, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// check returns why an event cannot be loaded, or "".
+func check(e ingest.Event) string {
+	if e.OccurredAt.Before(earliest) || !e.OccurredAt.Before(latest) {
+		return fmt.Sprintf("occurred_at %s is outside 1970-01-02..2105-01-01", e.OccurredAt.Format(time.RFC3339))
+	}
+	return ""
+}
+
+func (a *applier) clockFor(ctx context.Context, site string) (*clock, error) {
+	if a.schedules == nil {
+		return nil, nil
+	}
+	a.mu.Lock()
+	cc, ok := a.clocks[site]
+	a.mu.Unlock()
+	if ok && time.Since(cc.at) < scheduleTTL {
+		return cc.c, nil
+	}
+	h, found, err := a.schedules.Schedule(ctx, site)
+	if err != nil {
+		return nil, fmt.Errorf("business hours of site %s: %w", site, err)
+	}
+	var c *clock
+	if found {
+		c, err = compileHours(h)
+		if err != nil {
+			// A broken schedule must not stop loading: count all time.
+			a.log.Warn("ignoring invalid business hours", "site", site, "err", err)
+			c = nil
+		}
+	}
+	a.mu.Lock()
+	if a.clocks == nil {
+		a.clocks = map[string]cachedClock{}
+	}
+	a.clocks[site] = cachedClock{c: c, at: time.Now()}
+	a.mu.Unlock()
+	return c, nil
+}
+
+// apply stores events (all valid) and rebuilds the facts they touch.
+func (a *applier) apply(ctx context.Context, events []ingest.Event) (applyStats, error) {
+	var st applyStats
+	if len(events) == 0 {
+		return st, nil
+	}
+	byConv := map[ConversationKey][]ingest.Event{}
+	var keys []ConversationKey
+	for _, e := range events {
+		k := ConversationKey{SiteID: e.SiteID, ConversationID: e.ConversationID}
+		if _, ok := byConv[k]; !ok {
+			keys = append(keys, k)
+		}
+		byConv[k] = append(byConv[k], e)
+	}
+	stored, err := a.store.ConversationEvents(ctx, keys)
+	if err != nil {
+		return st, fmt.Errorf("read stored events of %d conversations: %w", len(keys), err)
+	}
+	seen := map[string]bool{}
+	for _, evs := range stored {
+		for _, e := range evs {
+			seen[e.ID] = true
+		}
+	}
+	var fresh []ingest.Event
+	for _, e := range events {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			fresh = append(fresh, e)
+		}
+	}
+	if err := a.store.InsertEvents(ctx, fresh); err != nil {
+		return st, fmt.Errorf("insert %d events: %w", len(fresh), err)
+	}
+	st.Inserted = len(fresh)
+	conv := make([]ConversationFacts, 0, len(keys))
+	var mod []ModerationFact
+	for _, k := range keys {
+		c, err := a.clockFor(ctx, k.SiteID)
+		if err != nil {
+			return st, err
+		}
+		all := append(stored[k], byConv[k]...)
+		f, m := BuildFacts(all, c, a.facts)
+		conv = append(conv, f)
+		mod = append(mod, m...)
+	}
+	if err := a.store.WriteFacts(ctx, conv, mod); err != nil {
+		return st, fmt.Errorf("write facts of %d conversations: %w", len(conv), err)
+	}
+	st.Conversations = len(conv)
+	return st, nil
+}

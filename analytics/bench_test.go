@@ -1,0 +1,162 @@
+package analytics
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/ingest"
+)
+
+// BenchmarkBuildFacts measures fact building, the CPU part of every batch.
+func BenchmarkBuildFacts(b *testing.B) {
+	g := newGenerator(1)
+	var convs [][]ingest.Event
+	events := 0
+	for i := 0; i < 1000; i++ {
+		c := g.conversation(time.Date(2024, 3, 29, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute))
+		convs = append(convs, c)
+		events += len(c)
+	}
+	c, err := compileHours(goldenSchedules(b)["s1"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, evs := range convs {
+			BuildFacts(evs, c, FactsConfig{})
+		}
+	}
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchmarkApply measures one loader batch of about 10 000 events end to end.
+func benchmarkApply(b *testing.B, s Store) {
+	g := newGenerator(2)
+	a := &applier{store: s, schedules: goldenSchedules(b), log: slog.Default()}
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	var total int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		batch := g.events(800, start.Add(time.Duration(i)*24*time.Hour), 24*time.Hour)
+		total += len(batch)
+		b.StartTimer()
+		if _, err := a.apply(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkApplyBatchSQLite(b *testing.B)     { benchmarkApply(b, newSQLiteStore(b)) }
+func BenchmarkApplyBatchClickHouse(b *testing.B) { benchmarkApply(b, newClickHouseStore(b)) }
+
+// BenchmarkQueries10M loads ten million events into ClickHouse (database
+// parley_bench_10m, kept between runs; set PARLEY_BENCH_EVENTS to change
+// the size) and times the main queries. Run it explicitly:
+//
+//	go test ./analytics -run '^$' -bench Queries10M -benchtime 10x -timeout 60m
+func BenchmarkQueries10M(b *testing.B) {
+	want := int64(10_000_000)
+	if v := os.Getenv("PARLEY_BENCH_EVENTS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		want = n
+	}
+	ctx := context.Background()
+	s, err := OpenClickHouse(ctx, ClickHouseConfig{Addr: clickhouseAddr(b), Database: "parley_bench_" + strconv.FormatInt(want, 10), ReadTimeout: 10 * time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const days = 90
+	have, err := s.EventCount(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if have < want {
+		if err := s.Reset(ctx); err != nil {
+			b.Fatal(err)
+		}
+		g := newGenerator(42)
+		a := &applier{store: s, schedules: goldenSchedules(b), log: slog.Default()}
+		loadStart := time.Now()
+		var loaded int64
+		// Conversations are generated in time order, a slice of the 90 days per batch.
+		perBatch := 800
+		for step := 0; loaded < want; step++ {
+			at := start.Add(time.Duration(step) * time.Duration(float64(days*24*time.Hour)/float64(want/12/int64(perBatch)+1)))
+			batch := g.events(perBatch, at, time.Hour)
+			if _, err := a.apply(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			loaded += int64(len(batch))
+			if step%100 == 0 {
+				b.Logf("loaded %d events (%.0f events/s)", loaded, float64(loaded)/time.Since(loadStart).Seconds())
+			}
+		}
+		b.Logf("loaded %d events in %s (%.0f events/s)", loaded, time.Since(loadStart).Round(time.Second), float64(loaded)/time.Since(loadStart).Seconds())
+		_ = s.conn.Exec(ctx, "OPTIMIZE TABLE conversation_facts FINAL")
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mk := func(q Query) Query {
+		q.Location = berlin
+		q.Now = start.Add(days * 24 * time.Hour)
+		if err := q.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		return q
+	}
+	all := Query{From: start, To: start.Add(days * 24 * time.Hour), Bucket: BucketDay}
+	queries := []struct {
+		name string
+		run  func() error
+	}{
+		{"report_90d_day", func() error { _, err := s.Report(ctx, mk(all)); return err }},
+		{"report_30d_day", func() error {
+			q := Query{From: start.Add(60 * 24 * time.Hour), To: start.Add(days * 24 * time.Hour), Bucket: BucketDay}
+			_, err := s.Report(ctx, mk(q))
+			return err
+		}},
+		{"report_90d_week_split_agent_business", func() error {
+			q := all
+			q.Bucket, q.Split, q.Clock = BucketWeek, DimAgent, ClockBusiness
+			_, err := s.Report(ctx, mk(q))
+			return err
+		}},
+		{"report_7d_hour_site_filter", func() error {
+			q := Query{From: start.Add(30 * 24 * time.Hour), To: start.Add(37 * 24 * time.Hour), Bucket: BucketHour, Filter: Filter{SiteID: "s2"}}
+			_, err := s.Report(ctx, mk(q))
+			return err
+		}},
+		{"drilldown_missed_day", func() error {
+			_, err := s.Conversations(ctx, mk(all), Drill{Bucket: "2024-02-01T00:00:00+01:00", Metric: "missed", Limit: 100})
+			return err
+		}},
+		{"overview", func() error {
+			_, err := s.Overview(ctx, "", start.Add(89*24*time.Hour), start.Add(days*24*time.Hour))
+			return err
+		}},
+	}
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := q.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,404 @@
+package analytics
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/sqlstore"
+)
+
+var sqliteMigrations = []sqlstore.Migration{
+	{Version: 1, SQL: `
+CREATE TABLE analytics_events (
+	event_id TEXT PRIMARY KEY,
+	type TEXT NOT NULL,
+	occurred_at INTEGER NOT NULL,
+	site_id TEXT NOT NULL,
+	conversation_id TEXT NOT NULL,
+	actor_role TEXT NOT NULL,
+	actor_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	raw TEXT NOT NULL
+);
+CREATE INDEX analytics_events_conv ON analytics_events(site_id, conversation_id);
+CREATE INDEX analytics_events_type_time ON analytics_events(type, occurred_at);
+CREATE TABLE analytics_conversations (
+	site_id TEXT NOT NULL,
+	conversation_id TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	started_at INTEGER NOT NULL,
+	last_event_at INTEGER NOT NULL,
+	channel TEXT NOT NULL,
+	team_id TEXT NOT NULL,
+	agent_id TEXT NOT NULL,
+	started_in_hours INTEGER NOT NULL,
+	open INTEGER NOT NULL,
+	waiting_since INTEGER NOT NULL,
+	miss_candidate INTEGER NOT NULL,
+	miss_at INTEGER NOT NULL,
+	csat INTEGER NOT NULL,
+	csat_at INTEGER NOT NULL,
+	doc TEXT NOT NULL,
+	PRIMARY KEY (site_id, conversation_id)
+);
+CREATE INDEX analytics_conversations_started ON analytics_conversations(started_at);
+CREATE INDEX analytics_conversations_last ON analytics_conversations(last_event_at);
+CREATE TABLE analytics_moderation (
+	verdict_id TEXT PRIMARY KEY,
+	site_id TEXT NOT NULL,
+	conversation_id TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	at INTEGER NOT NULL,
+	doc TEXT NOT NULL
+);
+CREATE INDEX analytics_moderation_at ON analytics_moderation(at);`},
+}
+
+// SQLiteStore is the embedded-mode Store. Metrics are computed in Go by
+// the same code paths the conformance suite compares with ClickHouse.
+type SQLiteStore struct {
+	db *sql.DB
+}
+
+// OpenSQLite migrates the analytics schema on db and returns the store.
+func OpenSQLite(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
+	if err := sqlstore.Migrate(ctx, db, "analytics", sqliteMigrations); err != nil {
+		return nil, fmt.Errorf("open analytics sqlite: %w", err)
+	}
+	return &SQLiteStore{db: db}, nil
+}
+
+// Backend implements Store.
+func (s *SQLiteStore) Backend() string { return "sqlite" }
+
+// Ping implements Store.
+func (s *SQLiteStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: sqlite: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close implements Store; the *sql.DB belongs to the caller.
+func (s *SQLiteStore) Close() error { return nil }
+
+// InsertEvents implements Store: INSERT OR IGNORE by event id, in one transaction.
+func (s *SQLiteStore) InsertEvents(ctx context.Context, events []ingest.Event) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("insert events: begin: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO analytics_events
+		(event_id, type, occurred_at, site_id, conversation_id, actor_role, actor_id, kind, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("insert events: prepare: %w", err)
+	}
+	defer stmt.Close()
+	for _, e := range events {
+		raw, err := e.Encode()
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, e.ID, string(e.Type), e.OccurredAt.UnixMilli(), e.SiteID,
+			e.ConversationID, string(e.Actor.Role), e.Actor.ID, messageKind(e), string(raw)); err != nil {
+			return fmt.Errorf("insert event %s: %w", e.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("insert %d events: commit: %w", len(events), err)
+	}
+	return nil
+}
+
+// messageKind is the kind of a message event ("" for other types).
+func messageKind(e ingest.Event) string {
+	if e.Type != ingest.MessageSent {
+		return ""
+	}
+	var p ingest.MessageSentPayload
+	if e.Into(&p) != nil {
+		return ""
+	}
+	return p.Kind
+}
+
+// ConversationEvents implements Store.
+func (s *SQLiteStore) ConversationEvents(ctx context.Context, ids []ConversationKey) (map[ConversationKey][]ingest.Event, error) {
+	out := make(map[ConversationKey][]ingest.Event, len(ids))
+	stmt, err := s.db.PrepareContext(ctx, `SELECT raw FROM analytics_events WHERE site_id = ? AND conversation_id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("conversation events: prepare: %w", err)
+	}
+	defer stmt.Close()
+	for _, k := range ids {
+		rows, err := stmt.QueryContext(ctx, k.SiteID, k.ConversationID)
+		if err != nil {
+			return nil, fmt.Errorf("events of %s/%s: %w", k.SiteID, k.ConversationID, err)
+		}
+		for rows.Next() {
+			var raw string
+			if err := rows.Scan(&raw); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("events of %s/%s: %w", k.SiteID, k.ConversationID, err)
+			}
+			var e ingest.Event
+			if err := json.Unmarshal([]byte(raw), &e); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("stored event of %s/%s: %w", k.SiteID, k.ConversationID, err)
+			}
+			out[k] = append(out[k], e)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("events of %s/%s: %w", k.SiteID, k.ConversationID, err)
+		}
+	}
+	return out, nil
+}
+
+// WriteFacts implements Store.
+func (s *SQLiteStore) WriteFacts(ctx context.Context, conv []ConversationFacts, mod []ModerationFact) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("write facts: begin: %w", err)
+	}
+	defer tx.Rollback()
+	for _, f := range conv {
+		doc, err := json.Marshal(f)
+		if err != nil {
+			return fmt.Errorf("encode facts %s: %w", f.ConversationID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_conversations
+			(site_id, conversation_id, version, started_at, last_event_at, channel, team_id, agent_id, started_in_hours,
+			 open, waiting_since, miss_candidate, miss_at, csat, csat_at, doc)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(site_id, conversation_id) DO UPDATE SET
+			 version = excluded.version, started_at = excluded.started_at, last_event_at = excluded.last_event_at, channel = excluded.channel,
+			 team_id = excluded.team_id, agent_id = excluded.agent_id, started_in_hours = excluded.started_in_hours,
+			 open = excluded.open, waiting_since = excluded.waiting_since, miss_candidate = excluded.miss_candidate,
+			 miss_at = excluded.miss_at, csat = excluded.csat, csat_at = excluded.csat_at, doc = excluded.doc
+			WHERE excluded.version >= analytics_conversations.version`,
+			f.SiteID, f.ConversationID, f.Version, f.StartedAt, f.LastEventAt, f.Channel, f.TeamID, f.AgentID, f.StartedInHours,
+			f.Open, f.WaitingSince, f.MissCandidate, f.MissAt, f.CSAT, f.CSATAt, string(doc)); err != nil {
+			return fmt.Errorf("write facts %s: %w", f.ConversationID, err)
+		}
+	}
+	for _, m := range mod {
+		doc, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode moderation fact %s: %w", m.VerdictID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_moderation (verdict_id, site_id, conversation_id, version, at, doc)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT(verdict_id) DO UPDATE SET version = excluded.version, at = excluded.at, doc = excluded.doc
+			WHERE excluded.version >= analytics_moderation.version`,
+			m.VerdictID, m.SiteID, m.ConversationID, m.Version, m.At, string(doc)); err != nil {
+			return fmt.Errorf("write moderation fact %s: %w", m.VerdictID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("write facts: commit: %w", err)
+	}
+	return nil
+}
+
+// filterSQL renders a filter as a WHERE fragment over analytics_conversations (alias c).
+func filterSQL(f Filter) (string, []any) {
+	var parts []string
+	var args []any
+	add := func(col, v string) {
+		if v != "" {
+			parts = append(parts, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("c.site_id", f.SiteID)
+	add("c.team_id", f.TeamID)
+	add("c.agent_id", f.AgentID)
+	add("c.channel", f.Channel)
+	switch f.Hours {
+	case "in":
+		parts = append(parts, "c.started_in_hours = 1")
+	case "out":
+		parts = append(parts, "c.started_in_hours = 0")
+	}
+	if len(parts) == 0 {
+		return "1 = 1", nil
+	}
+	return strings.Join(parts, " AND "), args
+}
+
+// factsInRange loads the facts of conversations started in the range that match the filter.
+func (s *SQLiteStore) factsInRange(ctx context.Context, q Query) ([]ConversationFacts, error) {
+	return s.loadFacts(ctx, q, `c.started_at >= ? AND c.started_at < ? AND c.started_at > 0`, q.From.UnixMilli(), q.To.UnixMilli())
+}
+
+// loadFacts loads the facts matching cond (with its args) and the filter.
+func (s *SQLiteStore) loadFacts(ctx context.Context, q Query, cond string, condArgs ...any) ([]ConversationFacts, error) {
+	where, args := filterSQL(q.Filter)
+	args = append(condArgs, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM analytics_conversations c WHERE `+cond+` AND `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load facts: %w", err)
+	}
+	defer rows.Close()
+	var out []ConversationFacts
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("load facts: %w", err)
+		}
+		var f ConversationFacts
+		if err := json.Unmarshal([]byte(doc), &f); err != nil {
+			return nil, fmt.Errorf("decode stored facts: %w", err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load facts: %w", err)
+	}
+	return out, nil
+}
+
+// Report implements Store.
+func (s *SQLiteStore) Report(ctx context.Context, q Query) (Report, error) {
+	facts, err := s.factsInRange(ctx, q)
+	if err != nil {
+		return Report{}, err
+	}
+	// A message at m ≤ last_event_at, so conversations that ended before the range have none in it.
+	active, err := s.loadFacts(ctx, q, `c.last_event_at >= ?`, q.From.UnixMilli())
+	if err != nil {
+		return Report{}, err
+	}
+	return assemble(q, s.Backend(), aggregateFacts(q, facts), aggregateMessages(q, active)), nil
+}
+
+// Conversations implements Store.
+func (s *SQLiteStore) Conversations(ctx context.Context, q Query, d Drill) ([]ConversationFacts, error) {
+	facts, err := s.factsInRange(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return drillFacts(q, d, facts)
+}
+
+// Assignments implements Store.
+func (s *SQLiteStore) Assignments(ctx context.Context, q Query) ([]Assignment, error) {
+	where, args := filterSQL(q.Filter)
+	// Conversations started before the range can still be owned during it.
+	args = append([]any{q.To.UnixMilli()}, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM analytics_conversations c
+		WHERE c.started_at < ? AND c.agent_id != '' AND `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load assignments: %w", err)
+	}
+	defer rows.Close()
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	var out []Assignment
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("load assignments: %w", err)
+		}
+		var f ConversationFacts
+		if err := json.Unmarshal([]byte(doc), &f); err != nil {
+			return nil, fmt.Errorf("decode stored facts: %w", err)
+		}
+		for i, a := range f.AssignAgents {
+			if f.AssignFrom[i] < to && (f.AssignTo[i] == 0 || f.AssignTo[i] > from) {
+				out = append(out, Assignment{AgentID: a, ConversationID: f.ConversationID, From: f.AssignFrom[i], To: f.AssignTo[i]})
+			}
+		}
+	}
+	return out, rows.Err()
+}
+
+// Moderation implements Store.
+func (s *SQLiteStore) Moderation(ctx context.Context, q Query) (ModerationReport, error) {
+	args := []any{q.To.UnixMilli()}
+	site := ""
+	if q.Filter.SiteID != "" {
+		site = " AND site_id = ?"
+		args = append(args, q.Filter.SiteID)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM analytics_moderation WHERE at < ?`+site, args...)
+	if err != nil {
+		return ModerationReport{}, fmt.Errorf("load moderation facts: %w", err)
+	}
+	defer rows.Close()
+	var facts []ModerationFact
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return ModerationReport{}, fmt.Errorf("load moderation facts: %w", err)
+		}
+		var m ModerationFact
+		if err := json.Unmarshal([]byte(doc), &m); err != nil {
+			return ModerationReport{}, fmt.Errorf("decode moderation fact: %w", err)
+		}
+		facts = append(facts, m)
+	}
+	if err := rows.Err(); err != nil {
+		return ModerationReport{}, fmt.Errorf("load moderation facts: %w", err)
+	}
+	return moderationReport(q, facts), nil
+}
+
+// Overview implements Store.
+func (s *SQLiteStore) Overview(ctx context.Context, siteID string, dayStart, now time.Time) (Overview, error) {
+	o := Overview{At: now.UTC()}
+	var oldest sql.NullInt64
+	n, d := now.UnixMilli(), dayStart.UnixMilli()
+	err := s.db.QueryRowContext(ctx, `SELECT
+		  COALESCE(SUM(open = 1 AND started_at > 0), 0),
+		  COALESCE(SUM(open = 1 AND started_at > 0 AND waiting_since > 0), 0),
+		  MIN(CASE WHEN open = 1 AND started_at > 0 AND waiting_since > 0 THEN waiting_since END),
+		  COALESCE(SUM(started_at >= ? AND started_at <= ?), 0),
+		  COALESCE(SUM(miss_candidate = 1 AND miss_at >= ? AND miss_at <= ?), 0),
+		  COALESCE(SUM(csat > 0 AND csat_at >= ? AND csat_at <= ?), 0),
+		  COALESCE(SUM(csat >= 4 AND csat_at >= ? AND csat_at <= ?), 0)
+		FROM analytics_conversations WHERE (? = '' OR site_id = ?)`,
+		d, n, d, n, d, n, d, n, siteID, siteID).Scan(&o.Open, &o.Waiting, &oldest, &o.NewToday, &o.MissedToday, &o.CSATToday.Rated, &o.CSATToday.Positive)
+	if err != nil {
+		return Overview{}, fmt.Errorf("overview: %w", err)
+	}
+	finishOverview(&o, oldest.Int64, n)
+	return o, nil
+}
+
+func finishOverview(o *Overview, oldestWait, now int64) {
+	if oldestWait > 0 && o.Waiting > 0 {
+		o.LongestWaitMs = max(0, now-oldestWait)
+	}
+	if o.CSATToday.Rated > 0 {
+		o.CSATToday.Share = float64(o.CSATToday.Positive) / float64(o.CSATToday.Rated)
+	}
+}
+
+// EventCount implements Store.
+func (s *SQLiteStore) EventCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM analytics_events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// Reset implements Store.
+func (s *SQLiteStore) Reset(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM analytics_events; DELETE FROM analytics_conversations; DELETE FROM analytics_moderation;`)
+	if err != nil {
+		return fmt.Errorf("reset analytics tables: %w", err)
+	}
+	return nil
+}
