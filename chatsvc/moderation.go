@@ -185,6 +185,17 @@ func (s *Service) setMessageStatus(ctx context.Context, messageID, status string
 		if _, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ? WHERE id = ?`, status, messageID); err != nil {
 			return fmt.Errorf("set status of message %s: %w", messageID, err)
 		}
+		// The inbox preview must not keep showing a removed message (and
+		// shows it again when a moderator restores it).
+		if m.Kind == ingest.KindText && c.LastAt == m.CreatedAt.UnixMilli() && c.LastRole == m.Author.Role {
+			if status == MsgHidden && c.LastPreview == preview(m.Text) {
+				c.LastPreview = ""
+				t.put(c)
+			} else if status == MsgVisible && c.LastPreview == "" {
+				c.LastPreview = preview(m.Text)
+				t.put(c)
+			}
+		}
 		m.Status = status
 		meta := c.meta()
 		t.after(func() {

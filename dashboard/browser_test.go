@@ -58,9 +58,9 @@ func TestBrowserNavigationByRole(t *testing.T) {
 	ctx := browsertest.New(t, 1280, 800)
 	want := map[access.Role][]string{
 		access.Agent:      {"Inbox"},
-		access.Supervisor: {"Live overview", "Reports"},
+		access.Supervisor: {"Live overview", "Reports", "Canned replies"},
 		access.Moderator:  {"Review queue", "Audit log", "Policy"},
-		access.Admin:      {"Inbox", "Live overview", "Reports", "Review queue", "Audit log", "Policy", "Sites", "Staff", "Teams"},
+		access.Admin:      {"Inbox", "Live overview", "Reports", "Review queue", "Audit log", "Policy", "Canned replies", "Sites", "Staff", "Teams"},
 	}
 	for _, role := range access.Roles {
 		loginUI(t, ctx, s.URL, "/app", string(role)+"@example.test", testPassword)

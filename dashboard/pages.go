@@ -40,6 +40,7 @@ var Pages = []Page{
 	{Path: "/app/moderation", Title: "Review queue", Section: "Moderation", Module: "moderation.js", Roles: []access.Role{access.Moderator}},
 	{Path: "/app/moderation/audit", Title: "Audit log", Section: "Moderation", Module: "audit.js", Roles: []access.Role{access.Moderator}},
 	{Path: "/app/moderation/policy", Title: "Policy", Section: "Moderation", Module: "policy.js", Roles: []access.Role{access.Moderator}},
+	{Path: "/app/admin/canned", Title: "Canned replies", Section: "Admin", Module: "canned.js", Roles: []access.Role{access.Supervisor}},
 	{Path: "/app/admin/sites", Title: "Sites", Section: "Admin", Module: "sites.js", Roles: []access.Role{access.Admin}},
 	{Path: "/app/admin/users", Title: "Staff", Section: "Admin", Module: "users.js", Roles: []access.Role{access.Admin}},
 	{Path: "/app/admin/teams", Title: "Teams", Section: "Admin", Module: "teams.js", Roles: []access.Role{access.Admin}},

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/parleychat/parley/browsertest"
 )
@@ -129,24 +130,61 @@ func TestE2ESupervisorFiltersAndDrillsDown(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "e2e-supervisor-transcript")
 
+	// Supervisors keep the agents' canned replies.
+	do(t, ctx, "open canned replies", chromedp.Navigate(p.base+"/app/admin/canned"))
+	waitFor(t, ctx, 15*time.Second, `!!document.querySelector('#new-canned-form') && !!document.querySelector('#canned-list .empty, #canned-table')`)
+	do(t, ctx, "add a canned reply",
+		chromedp.SendKeys(chromedp.CSS("#canned-shortcut"), "ship"),
+		chromedp.SendKeys(chromedp.CSS("#canned-text"), "We ship within 24 hours <b>on workdays</b>."),
+		chromedp.Click(chromedp.CSS(`#new-canned-form button[type=submit]`)))
+	waitFor(t, ctx, 15*time.Second, `document.querySelector('#canned-table tr[data-shortcut="ship"]')?.textContent.includes('<b>on workdays</b>')`)
+	var canned struct {
+		Canned []struct{ Shortcut, Text string }
+	}
+	agent.call("GET", "/api/chat/canned", nil, http.StatusOK, &canned)
+	if len(canned.Canned) != 1 || canned.Canned[0].Shortcut != "ship" {
+		t.Errorf("the agent's canned replies: %+v", canned.Canned)
+	}
+	browsertest.Screenshot(t, ctx, "e2e-supervisor-canned-replies")
+
 	// The live overview shows the open conversation and the online agent.
 	do(t, ctx, "open the overview", chromedp.Navigate(p.base+"/app/overview"))
 	waitFor(t, ctx, 15*time.Second, `document.querySelector('#ov-open .value')?.textContent === '1' && document.querySelector('#overview-agents')?.textContent.includes('Grace Hopper')`)
 	browsertest.Screenshot(t, ctx, "e2e-supervisor-overview")
 }
 
+// pressEnter presses Enter in the focused element the way a keyboard
+// does: one keyDown carrying the text, so a handler that prevents the
+// default also prevents the newline (kb.Enter sends a separate char event
+// that types "\r" whatever the keydown handler did).
+var pressEnter = chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: "Enter", Code: "Enter",
+		WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13, Text: "\r", UnmodifiedText: "\r"}
+	if _, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, down); err != nil {
+		return err
+	}
+	up := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyUp, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+	_, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, up)
+	return err
+})
+
 // consoleReply opens the inbox entry whose preview shows visitorText and
-// sends answer through the composer (typed, Enter to send).
-func consoleReply(t *testing.T, ctx context.Context, visitorText, answer string) {
+// sends answer through the composer (typed, Enter to send). When typed
+// is a /shortcut, the canned reply it picks must be answer.
+func consoleReply(t *testing.T, ctx context.Context, visitorText, typed, answer string) {
 	t.Helper()
 	find := `[...document.querySelectorAll('#conv-list button[data-id]')].find(b => b.querySelector('.preview')?.textContent.includes(` + jsString(visitorText) + `))`
 	waitFor(t, ctx, 15*time.Second, "!!"+find)
 	id := eval[string](t, ctx, find+".dataset.id")
 	do(t, ctx, "open the conversation", chromedp.Evaluate[chromedp.Void](find+".click()"))
 	waitFor(t, ctx, 15*time.Second, fmt.Sprintf(`document.querySelector('#conv-tabs [aria-selected="true"]')?.dataset.id === %s && [...document.querySelectorAll('#messages .msg.visitor')].some(m => m.textContent.includes(%s))`, jsString(id), jsString(visitorText)))
-	do(t, ctx, "type the answer",
-		chromedp.SendKeys(chromedp.CSS("#composer-input"), answer),
-		chromedp.SendKeys(chromedp.CSS("#composer-input"), kb.Enter))
+	do(t, ctx, "type the answer", chromedp.SendKeys(chromedp.CSS("#composer-input"), typed))
+	if strings.HasPrefix(typed, "/") {
+		waitFor(t, ctx, 10*time.Second, `!document.querySelector('#canned-menu').hidden`)
+		do(t, ctx, "pick the canned reply", pressEnter)
+		waitFor(t, ctx, 10*time.Second, `document.querySelector('#composer-input').value === `+jsString(answer))
+	}
+	do(t, ctx, "send", pressEnter)
 	// Acked: the message has a seq (pending ones have none).
 	waitFor(t, ctx, 15*time.Second, `[...document.querySelectorAll('#messages .msg.mine')].some(m => m.dataset.seq && m.textContent.includes(`+jsString(answer)+`))`)
 }
@@ -163,6 +201,8 @@ func TestE2EAgentAnswersTwoVisitorsAtOnce(t *testing.T) {
 	if !strings.Contains(p.site.Snippet, `data-site-key="`+p.site.Key+`"`) {
 		t.Fatalf("snippet %q lacks the site key", p.site.Snippet)
 	}
+
+	p.admin.call("POST", "/api/chat/canned", map[string]string{"shortcut": "invoice", "text": "Yes, invoices are fine for orders over 50 €."}, http.StatusCreated, nil)
 
 	// The agent signs in first, so the widget finds someone online.
 	agent := browsertest.New(t, 1366, 900)
@@ -185,9 +225,8 @@ func TestE2EAgentAnswersTwoVisitorsAtOnce(t *testing.T) {
 	// Both conversations reach the agent's inbox, live.
 	waitFor(t, agent, 15*time.Second, `document.querySelectorAll('#conv-list button[data-id]').length === 2`)
 	browsertest.Screenshot(t, agent, "e2e-agent-console-inbox")
-	for _, v := range visitors {
-		consoleReply(t, agent, v.text, v.answer)
-	}
+	consoleReply(t, agent, visitors[0].text, visitors[0].answer, visitors[0].answer)
+	consoleReply(t, agent, visitors[1].text, "/invo", visitors[1].answer) // a canned reply
 	if n := eval[int](t, agent, `document.querySelectorAll('#conv-tabs [role=tab]').length`); n != 2 {
 		t.Errorf("the console has %d conversations open, want both", n)
 	}
@@ -266,4 +305,105 @@ func TestE2EAdminCreatesSiteAndSnippetWorks(t *testing.T) {
 	if len(inbox.Conversations) != 1 || inbox.Conversations[0].LastMessage.Preview != "Hello from the Acme shop page" {
 		t.Fatalf("the new site's inbox: %+v", inbox.Conversations)
 	}
+}
+
+// flaggedText returns the first candidate the site's policy flags
+// (delivered, then queued for review), as the policy test API judges it.
+func (p *parleyE2E) flaggedText(candidates ...string) string {
+	p.t.Helper()
+	for _, text := range candidates {
+		var r struct {
+			Verdict struct {
+				Action string `json:"action"`
+			} `json:"verdict"`
+		}
+		p.admin.call("POST", "/api/moderation/policy/test", map[string]string{"site_id": p.site.ID, "text": text}, http.StatusOK, &r)
+		if r.Verdict.Action == "flag" {
+			return text
+		}
+		p.t.Logf("policy verdict for %q: %s", text, r.Verdict.Action)
+	}
+	p.t.Fatalf("the default policy flags none of %q", candidates)
+	return ""
+}
+
+// TestE2EModeratorRemovesFlaggedMessage: a visitor's flagged message is
+// delivered to the agent's console and queued for review; a moderator
+// claims and removes it in the review queue, and it disappears from the
+// agent's console live.
+func TestE2EModeratorRemovesFlaggedMessage(t *testing.T) {
+	p := startE2E(t)
+	p.createStaff("ada@e2e.test", "Ada Agent", "agent")
+	p.createStaff("mo@e2e.test", "Mo Moderator", "moderator")
+	bad := p.flaggedText("you people are idiots", "this is fucking useless", "you are stupid", "answer me you idiot")
+
+	agent := browsertest.New(t, 1366, 900)
+	loginUI(t, agent, p.base, "/app/console", "ada@e2e.test", e2eStaffPassword)
+	waitFor(t, agent, 15*time.Second, `document.querySelector('.live-dot')?.classList.contains('open')`)
+
+	visitor := newGoVisitor(t, p.base, p.site.Key, p.base)
+	conv := visitor.say("v-1", "My order never arrived")
+	visitor.say("v-2", bad)
+	find := fmt.Sprintf(`document.querySelector('#conv-list button[data-id=%s]')`, jsString(conv))
+	waitFor(t, agent, 15*time.Second, "!!"+find)
+	do(t, agent, "open the conversation", chromedp.Evaluate[chromedp.Void](find+".click()"))
+	hasBad := `[...document.querySelectorAll('#messages .msg.visitor')].some(m => m.textContent.includes(` + jsString(bad) + `))`
+	waitFor(t, agent, 15*time.Second, hasBad)
+
+	// The moderation worker judges the message from Kafka and queues it.
+	waitUntil(t, 30*time.Second, "the flagged message in the review queue", func() bool {
+		var page struct {
+			Items []struct {
+				Text string `json:"text"`
+			} `json:"items"`
+		}
+		p.admin.call("GET", "/api/moderation/items?status=open", nil, http.StatusOK, &page)
+		return len(page.Items) == 1 && page.Items[0].Text == bad
+	})
+
+	mod := browsertest.New(t, 1366, 900)
+	loginUI(t, mod, p.base, "/app/moderation", "mo@e2e.test", e2eStaffPassword)
+	item := `[...document.querySelectorAll('#queue .queue-item')].find(a => a.querySelector('.text')?.textContent === ` + jsString(bad) + `)`
+	waitFor(t, mod, 15*time.Second, "!!"+item+` && document.querySelectorAll('#queue .queue-item').length === 1`)
+	// The conversation around the item comes with it.
+	waitFor(t, mod, 15*time.Second, item+`.querySelector('.context-msgs')?.textContent.includes('My order never arrived')`)
+	if n := eval[int](t, mod, item+".querySelectorAll('mark.offending').length"); n == 0 {
+		t.Errorf("the offending span is not highlighted")
+	}
+	browsertest.Screenshot(t, mod, "e2e-moderator-queue")
+
+	do(t, mod, "claim", chromedp.Evaluate[chromedp.Void](item+`.querySelector('[data-action=claim]').click()`))
+	waitFor(t, mod, 15*time.Second, item+`?.querySelector('.claim')?.textContent === 'claimed by you'`)
+	do(t, mod, "remove", chromedp.Evaluate[chromedp.Void](item+`.querySelector('[data-action=remove]').click()`))
+	waitFor(t, mod, 10*time.Second, `document.querySelector('dialog[open] textarea')?.value.startsWith("Breaks the site's rules")`)
+	do(t, mod, "confirm with the proposed reason", chromedp.Click(chromedp.CSS(`dialog[open] button[type=submit]`)))
+	waitFor(t, mod, 15*time.Second, "!"+item)
+	browsertest.Screenshot(t, mod, "e2e-moderator-queue-after-remove")
+
+	// Gone from the agent's console, live, and from the visitor's screen.
+	waitFor(t, agent, 15*time.Second, "!("+hasBad+`) && !!document.querySelector('#messages .msg.hidden-msg')`)
+	if !eval[bool](t, agent, `document.querySelector('#messages').textContent.includes('My order never arrived')`) {
+		t.Errorf("the visitor's other message went missing from the console")
+	}
+	if eval[bool](t, agent, `document.querySelector('#conv-list').textContent.includes(`+jsString(bad)+`)`) {
+		t.Errorf("the inbox preview still shows the removed message")
+	}
+	browsertest.Screenshot(t, agent, "e2e-agent-console-after-removal")
+	// After a reload the console loads the conversation from the server: still gone.
+	do(t, agent, "reload the console", chromedp.Navigate(p.base+"/app/console?open="+conv))
+	waitFor(t, agent, 15*time.Second, `document.querySelectorAll('#messages .msg').length === 2`)
+	if eval[bool](t, agent, `document.querySelector('.console').textContent.includes(`+jsString(bad)+`)`) {
+		t.Errorf("after a reload the console shows the removed message")
+	}
+	visitor.expect("message_hidden at the visitor", ofType("message_hidden"))
+
+	// The decision is in the audit log with who made it.
+	do(t, mod, "open the audit log", chromedp.Navigate(p.base+"/app/moderation/audit"))
+	waitFor(t, mod, 15*time.Second, `[...document.querySelectorAll('#audit tbody tr')].some(r => r.textContent.includes('mo@e2e.test') && r.textContent.includes('remove'))`)
+	browsertest.Screenshot(t, mod, "e2e-moderator-audit")
+	do(t, mod, "open the policy editor", chromedp.Navigate(p.base+"/app/moderation/policy"))
+	waitFor(t, mod, 15*time.Second, `document.querySelector('#policy-json')?.value.length > 10`)
+	do(t, mod, "test a text", chromedp.SendKeys(chromedp.CSS("#policy-test-text"), bad), chromedp.Click(chromedp.CSS("#policy-test")))
+	waitFor(t, mod, 15*time.Second, `document.querySelector('#policy-test-result strong')?.textContent === 'flag' && !!document.querySelector('#policy-test-result mark')`)
+	browsertest.Screenshot(t, mod, "e2e-moderator-policy")
 }

@@ -100,7 +100,7 @@ func TestRoleMatrixAcrossServices(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d routes × %d callers", len(routes), len(roles)+1)
-	if len(routes) < 25 {
+	if len(routes) < 40 {
 		t.Fatalf("only %d routes in the matrix", len(routes))
 	}
 }

@@ -32,6 +32,7 @@ export function niceStep(span, count) {
 export function axisUnit(unit, max, unitLabel) {
   switch (unit) {
     case 'duration':
+      if (max < 2000) return {div: 1, label: 'milliseconds', fmt: (v) => (v < 1000 ? `${fmtNumber(v)} ms` : fmtDuration(v))};
       if (max < 120000) return {div: 1000, label: 'seconds', fmt: fmtDuration};
       if (max < 2 * 3600000) return {div: 60000, label: 'minutes', fmt: fmtDuration};
       return {div: 3600000, label: 'hours', fmt: fmtDuration};

@@ -1,16 +1,37 @@
-// The moderation API (package moderation, docs/moderation.md) in one place.
+// The moderation API (package moderation, moderation/api.go) in one place.
+// Every route needs the moderator role; unsafe methods carry the CSRF header.
 import {get, post, put, query} from './api.js';
 
 const enc = encodeURIComponent;
 
+// DECISIONS maps a decision to its route under /api/moderation/items/:id/.
+export const DECISIONS = {approve: 'approve', remove: 'remove', ban: 'ban', reviewed: 'review'};
+
+// STATUSES are the queue's item statuses (claims live on open items).
+export const STATUSES = [['open', 'To review'], ['approved', 'Approved'], ['removed', 'Removed'], ['banned', 'Banned'], ['reviewed', 'Reviewed']];
+
 export const moderationAPI = {
+  // → {items: [Item], total, counts: {category: n}}
   items: (filters) => get('/api/moderation/items' + query(filters)),
+  // → {item, context: [{seq, message_id, role, actor_id, text, at}], audit: [AuditEntry]}
   item: (id) => get(`/api/moderation/items/${enc(id)}`),
   claim: (id) => post(`/api/moderation/items/${enc(id)}/claim`),
-  decide: (id, body) => post(`/api/moderation/items/${enc(id)}/decision`, body),
+  release: (id) => post(`/api/moderation/items/${enc(id)}/release`),
+  // decision: approve | remove | ban | reviewed; a ban needs duration ("24h", "7d").
+  decide: (id, decision, {reason = '', duration} = {}) => {
+    const route = DECISIONS[decision];
+    if (!route) return Promise.reject(new Error(`unknown decision ${decision}`));
+    return post(`/api/moderation/items/${enc(id)}/${route}`, duration ? {reason, duration} : {reason});
+  },
+  // → {entries: [{id, at, actor_id, actor_email, action, site_id, item_id, visitor_id, reason, detail}]}
   audit: (filters) => get('/api/moderation/audit' + query(filters)),
-  policy: (siteId) => get('/api/moderation/policy' + query({site_id: siteId})),
-  savePolicy: (siteId, policy) => put('/api/moderation/policy' + query({site_id: siteId}), policy),
+  // → {bans: [{site_id, visitor_id, until, reason, banned_by, item_id, created_at}]}
+  bans: (filters) => get('/api/moderation/bans' + query(filters)),
+  liftBan: (siteId, visitorId, reason) => post(`/api/moderation/bans/${enc(siteId)}/${enc(visitorId)}/lift`, {reason}),
+  // → {site_id, policy, stored, updated_at?, updated_by?}
+  policy: (siteId) => get(`/api/moderation/policy/${enc(siteId)}`),
+  savePolicy: (siteId, policy) => put(`/api/moderation/policy/${enc(siteId)}`, policy),
+  // Judges text with the given (unsaved) policy, or the site's saved one. → {verdict, normalised}
   testPolicy: (siteId, text, policy) => post('/api/moderation/policy/test', {site_id: siteId, text, policy}),
 };
 
@@ -31,4 +52,22 @@ export function highlight(text, spans, h) {
   }
   if (at < bytes.length) out.push(dec.decode(bytes.slice(at)));
   return out;
+}
+
+// siteChoices lists the sites a moderator can pick: every site for admins
+// (the chat admin API), otherwise the sites seen in the review queue.
+export async function siteChoices() {
+  try {
+    const {sites} = await get('/api/chat/sites');
+    return (sites || []).map((s) => ({id: s.id, name: s.name}));
+  } catch {
+    const ids = new Set();
+    for (const [status] of STATUSES) {
+      try {
+        const r = await moderationAPI.items({status, limit: 200});
+        for (const it of r.items || []) ids.add(it.site_id);
+      } catch { /* keep what we have */ }
+    }
+    return [...ids].map((id) => ({id, name: id}));
+  }
 }

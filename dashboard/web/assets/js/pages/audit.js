@@ -8,17 +8,18 @@ export async function mount(root) {
   replace(root, h('div', {class: 'row'}, h('h1', {id: 'page-title', style: {margin: 0}}, 'Audit log'), h('span', {class: 'spacer'}), exportBtn),
     h('div', {style: {height: '10px'}}), box);
   const cols = [
-    {key: 'at', label: 'When', format: (v, r) => fmtDateTime(v || r.created_at), csv: (r) => r.at || r.created_at},
-    {key: 'moderator_name', label: 'Moderator', format: (v, r) => v || r.moderator_id || r.actor_id || ''},
-    {key: 'decision', label: 'Decision', format: (v, r) => v || r.action || ''},
+    {key: 'at', label: 'When', format: (v) => fmtDateTime(v)},
+    {key: 'actor_email', label: 'Moderator', format: (v, r) => v || r.actor_id || ''},
+    {key: 'action', label: 'Action'},
     {key: 'item_id', label: 'Item'},
     {key: 'visitor_id', label: 'Visitor'},
     {key: 'reason', label: 'Reason'},
+    {key: 'detail', label: 'Detail'},
   ];
   let rows = [];
   try {
     const r = await moderationAPI.audit({limit: 500});
-    rows = r.entries || r.audit || r.items || [];
+    rows = r.entries || [];
     replace(box, table(cols, rows, {empty: 'No decisions yet.'}));
   } catch (err) {
     replace(box, h('p', {class: 'error'}, `Audit log failed to load: ${err.message}`));

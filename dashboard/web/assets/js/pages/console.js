@@ -225,7 +225,7 @@ export async function mount(root, ctx) {
       h('span', {class: ['pill', c.status === 'resolved' ? 'ok' : c.status === 'pending' ? 'warn' : '']}, STATUS_LABEL[c.status] || c.status),
       h('span', {class: 'muted'}, c.assignee ? `Assigned to ${c.assignee.name}` : 'Unassigned'),
       h('span', {class: 'spacer'}), buttons,
-      h('button', {type: 'button', class: 'small', 'aria-label': 'Visitor details', onclick: () => consoleEl.classList.toggle('show-context')}, 'ⓘ'),
+      h('button', {type: 'button', class: 'small', 'aria-label': 'Visitor details', onclick: () => consoleEl.classList.toggle('show-context')}, 'Info'),
       h('button', {type: 'button', class: 'small', 'aria-label': 'Close conversation tab', onclick: () => closeTab(id)}, '✕'));
   }
 
@@ -416,6 +416,11 @@ export async function mount(root, ctx) {
         if (m) {
           th.messages.set(m.seq, {...m, status: 'hidden', text: '', attachments: []});
           if (state.active === f.conversation_id) renderMessages();
+        }
+        const c = state.convs.get(f.conversation_id);
+        if (c && c.last_message && c.last_message.seq === f.seq) {
+          state.convs.set(c.id, {...c, last_message: {...c.last_message, preview: ''}});
+          renderInbox();
         }
         break;
       }

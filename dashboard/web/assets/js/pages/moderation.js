@@ -2,17 +2,21 @@
 // conversation around it, severity and category, claim, approve, remove,
 // ban with a duration, mark reviewed; keyboard shortcuts (j/k move, c claim,
 // a approve, r remove, b ban, m mark reviewed, x select) and bulk actions.
+// The API is moderation/api.go (moderation-api.js).
 import {h, replace, toast, formDialog, fmtDateTime, fmtRelative} from '../dom.js';
-import {moderationAPI, highlight} from '../moderation-api.js';
+import {get} from '../api.js';
+import {moderationAPI, highlight, STATUSES} from '../moderation-api.js';
 
-const BAN_DURATIONS = [['60', '1 hour'], ['1440', '1 day'], ['10080', '7 days'], ['43200', '30 days'], ['525600', '1 year']];
+const BAN_DURATIONS = [['1h', '1 hour'], ['24h', '1 day'], ['7d', '7 days'], ['30d', '30 days'], ['365d', '1 year']];
 
 function severityClass(s) { return s >= 3 ? 'sev-high' : s >= 2 ? 'sev-mid' : ''; }
 
 export async function mount(root, ctx) {
-  const state = {items: [], cursor: 0, selected: new Set(), status: ctx.params.get('status') || 'open', category: ctx.params.get('category') || '', counts: {}};
-  const statusSel = h('select', {id: 'queue-status'}, [['open', 'To review'], ['claimed', 'Claimed'], ['decided', 'Decided'], ['all', 'All']]
+  const state = {items: [], cursor: 0, selected: new Set(), status: ctx.params.get('status') || 'open', category: ctx.params.get('category') || '', counts: {},
+    details: new Map(), names: {}};
+  const statusSel = h('select', {id: 'queue-status'}, STATUSES
     .map(([v, l]) => h('option', {value: v, selected: v === state.status}, l)));
+  get('/api/auth/staff').then((r) => { for (const u of r.staff || []) state.names[u.id] = u.name; render(false); }).catch(() => {});
   const catSel = h('select', {id: 'queue-category'}, h('option', {value: ''}, 'All categories'));
   const bulk = h('div', {class: 'row', id: 'bulk-actions'},
     h('span', {class: 'muted', id: 'selected-count'}, '0 selected'),
@@ -32,7 +36,7 @@ export async function mount(root, ctx) {
 
   async function load() {
     try {
-      const r = await moderationAPI.items({status: state.status === 'all' ? '' : state.status, category: state.category});
+      const r = await moderationAPI.items({status: state.status, category: state.category, limit: 200});
       state.items = r.items || [];
       state.counts = r.counts || {};
       state.cursor = Math.min(state.cursor, Math.max(0, state.items.length - 1));
@@ -49,22 +53,28 @@ export async function mount(root, ctx) {
     const current = i === state.cursor;
     const checkbox = h('input', {type: 'checkbox', 'aria-label': 'Select item', checked: state.selected.has(it.id),
       onchange: (e) => { if (e.target.checked) state.selected.add(it.id); else state.selected.delete(it.id); updateCount(); }});
-    const claimedByOther = it.claimed_by && it.claimed_by !== ctx.user.id && it.claimed_by_name;
+    const claimActive = it.claimed_by && it.claim_until && Date.parse(it.claim_until) > Date.now();
+    const claimText = !claimActive ? null : it.claimed_by === ctx.user.id ? 'claimed by you' : `claimed by ${state.names[it.claimed_by] || it.claimed_by}`;
+    const detail = state.details.get(it.id);
+    const around = (detail?.context || []).filter((m) => m.seq !== it.message_seq);
+    const before = around.filter((m) => m.seq < it.message_seq);
+    const after = around.filter((m) => m.seq > it.message_seq);
+    const ctxLine = (m) => h('div', {}, `${m.role}: ${m.text}`);
     return h('article', {class: 'card queue-item', role: 'listitem', 'data-id': it.id, 'aria-current': String(current), tabindex: current ? 0 : -1,
-      onclick: () => { state.cursor = i; render(false); }},
+      onclick: () => { state.cursor = i; render(false); loadDetail(it); }},
       checkbox,
       h('div', {},
         h('div', {class: 'row'},
           h('span', {class: ['pill', severityClass(it.severity)]}, `severity ${it.severity}`),
           (it.categories || []).map((c) => h('span', {class: 'pill'}, c)),
           h('span', {class: 'pill'}, it.action || ''),
-          it.status ? h('span', {class: 'muted'}, it.status) : null,
-          claimedByOther ? h('span', {class: 'warn'}, `claimed by ${it.claimed_by_name}`) : null,
-          h('span', {class: 'spacer'}), h('span', {class: 'muted', title: fmtDateTime(it.created_at)}, fmtRelative(it.created_at))),
-        (it.context_before || []).length ? h('div', {class: 'context-msgs'}, it.context_before.map((m) => h('div', {}, `${m.role || m.author_role || ''}: ${m.text}`))) : null,
+          it.status !== 'open' ? h('span', {class: 'muted'}, `${it.status}${it.decided_by ? ` by ${state.names[it.decided_by] || it.decided_by}` : ''}${it.decision_reason ? ` — ${it.decision_reason}` : ''}`) : null,
+          claimText ? h('span', {class: 'warn claim'}, claimText) : null,
+          h('span', {class: 'spacer'}), h('span', {class: 'muted', title: fmtDateTime(it.message_at)}, fmtRelative(it.message_at))),
+        before.length ? h('div', {class: 'context-msgs'}, before.map(ctxLine)) : null,
         h('p', {class: 'text'}, highlight(it.text, it.spans, h)),
-        (it.context_after || []).length ? h('div', {class: 'context-msgs'}, it.context_after.map((m) => h('div', {}, `${m.role || m.author_role || ''}: ${m.text}`))) : null,
-        h('div', {class: 'muted'}, `visitor ${it.visitor_id || '?'} · site ${it.site_id || '?'}`,
+        after.length ? h('div', {class: 'context-msgs'}, after.map(ctxLine)) : null,
+        h('div', {class: 'muted'}, `${it.actor_role || 'visitor'} ${it.visitor_id || '?'} · site ${it.site_id || '?'}`,
           it.conversation_id ? [' · ', h('a', {href: `/app/conversations/${encodeURIComponent(it.conversation_id)}`}, 'conversation')] : null)),
       h('div', {class: 'row', style: {flexDirection: 'column', alignItems: 'stretch'}},
         h('button', {type: 'button', class: 'small', 'data-action': 'claim', onclick: (e) => { e.stopPropagation(); claim(it); }}, 'Claim (c)'),
@@ -80,6 +90,21 @@ export async function mount(root, ctx) {
     const cur = listEl.querySelector('[aria-current="true"]');
     if (cur && focus && listEl.contains(document.activeElement) === false && document.activeElement === document.body) cur.focus();
     if (cur) cur.scrollIntoView({block: 'nearest'});
+    const it = state.items[state.cursor];
+    if (it) loadDetail(it);
+  }
+
+  // loadDetail fetches the conversation around an item once.
+  async function loadDetail(it) {
+    if (state.details.has(it.id)) return;
+    state.details.set(it.id, null);
+    try {
+      state.details.set(it.id, await moderationAPI.item(it.id));
+      render(false);
+    } catch (err) {
+      state.details.delete(it.id);
+      toast(`Context of the item failed to load: ${err.message}`, 'error');
+    }
   }
 
   function updateCount() { bulk.querySelector('#selected-count').textContent = `${state.selected.size} selected`; }
@@ -92,31 +117,52 @@ export async function mount(root, ctx) {
     } catch (err) { toast(err.status === 409 ? `Already claimed: ${err.message}` : err.message, 'error'); }
   }
 
-  async function decide(it, decision, extra = {}) {
+  // Every decision carries a reason (the audit log shows it); the dialog
+  // proposes one so Enter/click confirms quickly.
+  const DEFAULT_REASON = {
+    approve: () => 'No violation',
+    remove: (it) => `Breaks the site's rules${(it?.categories || []).length ? ` (${it.categories.join(', ')})` : ''}`,
+    reviewed: () => 'Reviewed, no action needed',
+  };
+  const LABEL = {approve: 'Approve', remove: 'Remove', reviewed: 'Mark reviewed'};
+
+  async function askReason(decision, it, count = 1) {
+    const r = await formDialog({
+      title: `${LABEL[decision]}${count > 1 ? ` ${count} items` : ''}`, submit: LABEL[decision], danger: decision === 'remove',
+      fields: [{name: 'reason', label: 'Reason (kept in the audit log)', type: 'textarea', value: DEFAULT_REASON[decision](it), required: true, maxlength: 500}],
+    });
+    return r && r.reason.trim();
+  }
+
+  async function decide(it, decision, extra = null) {
+    const body = extra || {reason: await askReason(decision, it)};
+    if (!body.reason) return;
     try {
-      await moderationAPI.decide(it.id, {decision, ...extra});
-      toast(`${decision}: done`, 'ok');
+      await moderationAPI.decide(it.id, decision, body);
+      toast(`${LABEL[decision] || 'Ban'}: done`, 'ok');
       state.selected.delete(it.id);
       await load();
     } catch (err) { toast(err.message, 'error'); }
   }
 
   async function ban(it) {
-    const r = await formDialog({title: 'Ban visitor', message: `Ban visitor ${it.visitor_id || ''} from chatting.`, submit: 'Ban', danger: true, fields: [
-      {name: 'minutes', label: 'Duration', type: 'select', options: BAN_DURATIONS.map(([v, l]) => ({value: v, label: l})), value: '1440'},
-      {name: 'reason', label: 'Reason', type: 'textarea', required: true},
+    const r = await formDialog({title: 'Ban visitor', message: `Ban visitor ${it.visitor_id || ''} from chatting on this site.`, submit: 'Ban', danger: true, fields: [
+      {name: 'duration', label: 'Duration', type: 'select', options: BAN_DURATIONS.map(([v, l]) => ({value: v, label: l})), value: '24h'},
+      {name: 'reason', label: 'Reason', type: 'textarea', required: true, value: DEFAULT_REASON.remove(it)},
     ]});
     if (!r) return;
-    decide(it, 'ban', {duration_minutes: Number(r.minutes), reason: r.reason});
+    decide(it, 'ban', {duration: r.duration, reason: r.reason});
   }
 
   async function bulkDecide(decision) {
     const ids = [...state.selected];
     if (ids.length === 0) { toast('Select items first (x or the checkboxes).', 'error'); return; }
-    const results = await Promise.allSettled(ids.map((id) => moderationAPI.decide(id, {decision})));
+    const reason = await askReason(decision, null, ids.length);
+    if (!reason) return;
+    const results = await Promise.allSettled(ids.map((id) => moderationAPI.decide(id, decision, {reason})));
     const failed = results.filter((x) => x.status === 'rejected');
     state.selected.clear();
-    toast(failed.length ? `${ids.length - failed.length} done, ${failed.length} failed: ${failed[0].reason.message}` : `${ids.length} items: ${decision}`, failed.length ? 'error' : 'ok');
+    toast(failed.length ? `${ids.length - failed.length} done, ${failed.length} failed: ${failed[0].reason.message}` : `${ids.length} items: ${LABEL[decision]}`, failed.length ? 'error' : 'ok');
     await load();
   }
 

@@ -4,31 +4,35 @@
 import {h, replace, toast, table, fmtNumber, fmtDuration, fmtDateTime, downloadCSV} from '../dom.js';
 import {get} from '../api.js';
 import {chart} from '../chart.js';
-import {analyticsAPI} from '../analytics.js';
+import {analyticsAPI, rememberFacts} from '../analytics.js';
 import {PRESETS, presetRange, customRange, autoBucket, dateInput, viewerTZ} from '../timerange.js';
 
 const CHARTS = [
   {id: 'volume', title: 'Conversations', type: 'bar', unit: 'count', unitLabel: 'conversations',
     series: [['New', (p) => p.conversations.new, 'new'], ['Resolved', (p) => p.conversations.resolved, 'resolved'], ['Missed', (p) => p.conversations.missed, 'missed']]},
   {id: 'first-response', title: 'First response time', type: 'line', unit: 'duration',
+    metric: 'first_response',
     series: [['Median', (p) => (p.first_response.count ? p.first_response.median_ms : null)], ['p90', (p) => (p.first_response.count ? p.first_response.p90_ms : null)]]},
   {id: 'reply-time', title: 'Reply time', type: 'line', unit: 'duration',
+    metric: 'reply_time',
     series: [['Median', (p) => (p.reply_time.count ? p.reply_time.median_ms : null)], ['p90', (p) => (p.reply_time.count ? p.reply_time.p90_ms : null)]]},
   {id: 'resolution', title: 'Resolution time', type: 'line', unit: 'duration',
+    metric: 'resolution',
     series: [['Median', (p) => (p.resolution.count ? p.resolution.median_ms : null)], ['p90', (p) => (p.resolution.count ? p.resolution.p90_ms : null)]]},
   {id: 'csat', title: 'CSAT (share of 4–5 ratings)', type: 'line', unit: 'percent',
+    metric: 'csat',
     series: [['Positive', (p) => (p.csat.rated ? p.csat.share * 100 : null)]]},
-  {id: 'messages', title: 'Messages', type: 'bar', unit: 'count', unitLabel: 'messages', stacked: true,
+  {id: 'messages', title: 'Messages', type: 'bar', unit: 'count', unitLabel: 'messages', stacked: true, metric: '',
     series: [['Visitors', (p) => p.messages.visitor], ['Agents', (p) => p.messages.agent], ['Bot', (p) => p.messages.bot]]},
 ];
 
 const SPLIT_COLUMNS = [
-  {key: 'new', label: 'New', numeric: true, format: fmtNumber},
-  {key: 'resolved', label: 'Resolved', numeric: true, format: fmtNumber},
-  {key: 'missed', label: 'Missed', numeric: true, format: fmtNumber},
-  {key: 'frt', label: 'First response (median)', numeric: true, format: fmtDuration, csv: (r) => r.frt},
-  {key: 'frt90', label: 'First response (p90)', numeric: true, format: fmtDuration},
-  {key: 'res', label: 'Resolution (median)', numeric: true, format: fmtDuration},
+  {key: 'new', label: 'New', numeric: true, format: (v) => fmtNumber(v)},
+  {key: 'resolved', label: 'Resolved', numeric: true, format: (v) => fmtNumber(v)},
+  {key: 'missed', label: 'Missed', numeric: true, format: (v) => fmtNumber(v)},
+  {key: 'frt', label: 'First response (median)', numeric: true, format: (v) => fmtDuration(v), csv: (r) => r.frt},
+  {key: 'frt90', label: 'First response (p90)', numeric: true, format: (v) => fmtDuration(v)},
+  {key: 'res', label: 'Resolution (median)', numeric: true, format: (v) => fmtDuration(v)},
   {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v === null ? '–' : `${fmtNumber(v * 100, 0)} %`)},
 ];
 
@@ -70,13 +74,17 @@ export async function mount(root, ctx) {
   const exportBtn = h('button', {type: 'button', id: 'export-csv'}, 'Export CSV');
   const status = h('p', {class: 'muted', id: 'report-status'});
   const chartsBox = h('div', {class: 'grid-2', id: 'charts'});
-  const drill = h('section', {id: 'drilldown'});
+  const drill_ = h('section', {id: 'drilldown'});
+  const loadChartBox = h('div', {});
+  const loadTable = h('div', {id: 'agent-load-table'});
+  const loadBox = h('section', {class: 'card', id: 'chart-agent-load'}, h('h2', {style: {marginTop: 0}}, 'Agent load'), loadChartBox, loadTable);
+  let loadChart = null;
   const tablesBox = h('div', {id: 'split-tables'});
   replace(root,
     h('h1', {id: 'page-title'}, 'Reports'),
     h('div', {class: 'toolbar', role: 'search', 'aria-label': 'Report filters'},
       presetSel, customBox, bucketSel, siteSel, teamSel, agentSel, channelSel, hoursSel, clockSel, h('span', {class: 'spacer'}), exportBtn),
-    status, chartsBox, drill, tablesBox);
+    status, chartsBox, loadBox, drill_, tablesBox);
 
   const charts = {};
   for (const c of CHARTS) {
@@ -123,7 +131,7 @@ export async function mount(root, ctx) {
     const bucket = state.bucket === 'auto' ? autoBucket(from, to) : state.bucket;
     syncURL();
     status.textContent = 'Loading…';
-    const q = {from, to, bucket, filters: state.filters, clock: state.clock};
+    const q = {from, to, bucket, filters: {...state.filters}, clock: state.clock};
     let report;
     try {
       report = await analyticsAPI.report(q);
@@ -134,18 +142,52 @@ export async function mount(root, ctx) {
     const series = report.series[0] || {points: []};
     const xs = series.points.map((p) => Date.parse(p.bucket));
     current = {q, report, xs, points: series.points};
-    status.textContent = `${fmtDateTime(from)} – ${fmtDateTime(to)} · ${viewerTZ} · by ${bucket}`;
+    const total = series.points.reduce((n, p) => n + p.conversations.new, 0);
+    status.textContent = `${fmtDateTime(from)} – ${fmtDateTime(to)} · ${viewerTZ} · by ${bucket} · ${fmtNumber(total)} conversations`;
+    status.dataset.total = String(total);
     for (const {def, box, chart: existing} of Object.values(charts)) {
       const opts = {
         type: def.type, stacked: def.stacked, unit: def.unit, unitLabel: def.unitLabel, title: def.title,
         x: xs, xKind: 'time', bucket, tz: viewerTZ, height: 220,
         series: def.series.map(([name, fn]) => ({name, values: series.points.map(fn)})),
         empty: 'No conversations in this range.',
-        onSelect: (i, k) => drillDown(i, def.series[k]?.[2]),
+        onSelect: (i, k) => drillDown({index: i, metric: def.series[k]?.[2] ?? def.metric ?? ''}),
       };
       if (existing) existing.update(opts); else charts[def.id].chart = chart(box, opts);
     }
+    loadAgentLoad(q);
     loadTables(q);
+  }
+
+  // Agent load: conversations owned at once per agent over the range.
+  async function loadAgentLoad(q) {
+    let rows;
+    try {
+      rows = (await analyticsAPI.agentLoad(q)).agents || [];
+    } catch (err) {
+      replace(loadBox, h('h2', {style: {marginTop: 0}}, 'Agent load'), h('p', {class: 'error'}, `Agent load failed: ${err.message}`));
+      return;
+    }
+    rows.sort((a, b) => b.handled - a.handled);
+    const labels = rows.map((r) => names.agent[r.agent_id] || r.agent_id);
+    const opts = {
+      type: 'bar', unit: 'count', unitLabel: 'conversations at once', title: 'Agent load',
+      x: labels, xKind: 'category', height: 220,
+      series: [{name: 'Most at once', values: rows.map((r) => r.max_concurrent)}, {name: 'Average at once', values: rows.map((r) => r.avg_concurrent)}],
+      empty: 'No agent owned a conversation in this range.',
+      onSelect: (i) => drillDown({metric: 'handled', filter: {agent: rows[i].agent_id}, label: labels[i]}),
+    };
+    if (loadChart) loadChart.update(opts);
+    else loadChart = chart(loadChartBox, opts);
+    replace(loadTable, table([
+      {key: 'name', label: 'Agent'},
+      {key: 'handled', label: 'Conversations handled', numeric: true, format: (v) => fmtNumber(v)},
+      {key: 'max_concurrent', label: 'Most at once', numeric: true, format: (v) => fmtNumber(v)},
+      {key: 'avg_concurrent', label: 'Average at once', numeric: true, format: (v) => fmtNumber(v, 2)},
+    ], rows.map((r, i) => ({...r, name: labels[i]})), {
+      empty: 'No agent owned a conversation in this range.',
+      onRow: (row) => drillDown({metric: 'handled', filter: {agent: row.agent_id}, label: row.name}),
+    }));
   }
 
   async function loadTables(q) {
@@ -153,10 +195,15 @@ export async function mount(root, ctx) {
     for (const [dim, label] of [['agent', 'By agent'], ['team', 'By team'], ['site', 'By site']]) {
       try {
         const r = await analyticsAPI.report({...q, bucket: '', split: dim});
+        if (dim === 'site') {
+          const unknown = r.series.map((x) => x.key).filter((k) => k && !(k in names.site));
+          for (const k of unknown) names.site[k] = k;
+          fill(siteSel, unknown.map((k) => [k, k]));
+        }
         const rows = r.series.filter((s) => s.points.length).map((s) => ({key: s.key, name: names[dim][s.key] || s.key || '(none)', ...summary(s.points[0])}));
         parts.push(h('section', {id: `table-${dim}`}, h('h2', {}, label), table([{key: 'name', label: label.replace('By ', '')}, ...SPLIT_COLUMNS], rows, {
           empty: 'No conversations in this range.',
-          onRow: (row) => { if (row.key) drillDown(null, null, {[dim]: row.key}, row.name); },
+          onRow: (row) => { if (row.key) drillDown({filter: {[dim]: row.key}, label: row.name}); },
         })));
       } catch (err) {
         parts.push(h('p', {class: 'error'}, `${label}: ${err.message}`));
@@ -165,34 +212,45 @@ export async function mount(root, ctx) {
     replace(tablesBox, parts);
   }
 
-  async function drillDown(index, metric, extraFilter = {}, label = '') {
+  // drillDown lists the conversations behind a chart point (index into the
+  // report's buckets, the API's `point`), a metric, or a table row (filter).
+  async function drillDown({index = null, metric = '', filter = {}, label = ''} = {}) {
     if (!current) return;
-    let {from, to} = current.q;
-    if (index !== null && index !== undefined) {
+    const q = {...current.q, filters: {...current.q.filters, ...filter}};
+    const drill = {metric};
+    let from = q.from;
+    let to = q.to;
+    if (index !== null && current.points[index]) {
+      drill.point = current.points[index].bucket;
       from = new Date(current.xs[index]);
-      to = index + 1 < current.xs.length ? new Date(current.xs[index + 1]) : current.q.to;
+      to = index + 1 < current.xs.length ? new Date(current.xs[index + 1]) : q.to;
     }
-    const q = {...current.q, from, to, filters: {...current.q.filters, ...extraFilter}};
-    const title = `Conversations ${label ? `of ${label} ` : ''}${fmtDateTime(from)} – ${fmtDateTime(to)}${metric ? ` (${metric})` : ''}`;
-    replace(drill, h('h2', {}, title), h('p', {class: 'muted'}, 'Loading…'));
+    const title = `Conversations ${label ? `of ${label} ` : ''}${fmtDateTime(from)} – ${fmtDateTime(to)}${metric ? ` (${metric.replace('_', ' ')})` : ''}`;
+    replace(drill_, h('h2', {}, title), h('p', {class: 'muted'}, 'Loading…'));
     try {
-      const r = await analyticsAPI.conversations(q, metric ? {metric} : {});
-      const list = r.conversations || r.rows || [];
+      const r = await analyticsAPI.conversations(q, drill);
+      const list = r.conversations || [];
       const cols = [
         {key: 'started_at', label: 'Started', format: (v) => fmtDateTime(v)},
-        {key: 'visitor_name', label: 'Visitor', format: (v, row) => v || row.visitor_id || ''},
+        {key: 'visitor_id', label: 'Visitor'},
         {key: 'agent_id', label: 'Agent', format: (v) => names.agent[v] || v || '–'},
         {key: 'site_id', label: 'Site', format: (v) => names.site[v] || v || ''},
-        {key: 'status', label: 'Status'},
-        {key: 'first_response_ms', label: 'First response', numeric: true, format: fmtDuration},
-        {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v ? String(v.rating ?? v) : '–')},
+        {key: 'channel', label: 'Channel'},
+        {key: 'status', label: 'Status', render: (row) => (row.missed ? 'missed' : row.open ? 'open' : row.resolved_at ? 'resolved' : 'closed')},
+        {key: 'first_response_ms', label: 'First response', numeric: true, format: (v) => (v >= 0 ? (v < 1000 ? `${fmtNumber(v)} ms` : fmtDuration(v)) : '–')},
+        {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v ? `${v}/5` : '–')},
       ];
-      replace(drill, h('div', {class: 'row'}, h('h2', {}, title), h('span', {class: 'spacer'}),
-        h('a', {class: 'button', href: analyticsAPI.exportURL(q, metric ? {metric} : {}), download: 'conversations.csv', id: 'drill-export'}, 'Download CSV')),
-      table(cols, list, {empty: 'No conversations behind this point.', onRow: (row) => ctx.navigate(`/app/conversations/${encodeURIComponent(row.conversation_id || row.id)}`)}));
-      drill.scrollIntoView({block: 'start', behavior: 'smooth'});
+      replace(drill_, h('div', {class: 'row'}, h('h2', {}, title), h('span', {class: 'spacer'}),
+        h('a', {class: 'button', href: analyticsAPI.exportURL(q, drill), download: 'conversations.csv', id: 'drill-export'}, 'Download CSV')),
+      r.truncated ? h('p', {class: 'muted'}, `Showing the first ${r.limit}; download the CSV for all of them.`) : null,
+      table(cols, list, {empty: 'No conversations behind this point.', onRow: (row) => {
+        rememberFacts(row);
+        ctx.navigate(`/app/conversations/${encodeURIComponent(row.conversation_id)}`);
+      }}));
+      drill_.dataset.count = String(list.length);
+      drill_.scrollIntoView({block: 'start', behavior: 'smooth'});
     } catch (err) {
-      replace(drill, h('h2', {}, title), h('p', {class: 'error'}, `Drill-down failed: ${err.message}`));
+      replace(drill_, h('h2', {}, title), h('p', {class: 'error'}, `Drill-down failed: ${err.message}`));
     }
   }
 
@@ -221,5 +279,5 @@ export async function mount(root, ctx) {
   });
 
   await load();
-  return () => { for (const c of Object.values(charts)) c.chart?.destroy(); };
+  return () => { for (const c of Object.values(charts)) c.chart?.destroy(); loadChart?.destroy(); };
 }
