@@ -20,7 +20,7 @@ fi
 need=()
 command -v clickhouse-server >/dev/null || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || need+=(clickhouse-client)
-command -v chromium >/dev/null || need+=(chromium)
+command -v chromium >/dev/null || need+=(chromium fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
   step "installing ${need[*]}"
   sudo=""
