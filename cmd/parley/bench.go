@@ -56,7 +56,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.str(&o.ClickHouseDatabase, "clickhouse-db", "PARLEY_CLICKHOUSE_DB", "parley", "ingest: Parley's analytics database")
 	fs.str(&o.ClickHouseUser, "clickhouse-user", "PARLEY_CLICKHOUSE_USER", "default", "ingest: ClickHouse user")
 	fs.str(&o.ClickHousePassword, "clickhouse-password", "PARLEY_CLICKHOUSE_PASSWORD", "", "ingest: ClickHouse password")
-	fs.integer(&o.Events, "events", "PARLEY_BENCH_EVENTS", 200_000, "ingest: events to load")
+	fs.integer(&o.Events, "events", "PARLEY_BENCH_INGEST_EVENTS", 200_000, "ingest: events to load")
 	fs.duration(&o.LoaderTimeout, "loader-timeout", "PARLEY_BENCH_LOADER_TIMEOUT", 5*time.Minute, "ingest: longest wait for the loader")
 	fs.str(&cpuProfile, "cpuprofile", "PARLEY_BENCH_CPUPROFILE", "", "write the bench process's own CPU profile to this file")
 	if err := fs.parse(args); err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -109,10 +111,57 @@ func TestBenchAgainstServe(t *testing.T) {
 		}
 	})
 
+	t.Run("pipeline", func(t *testing.T) {
+		r, _ := runBenchJSON(t, "pipeline", "--url", url, "--admin-file", adminFile, "--brokers", brokers,
+			"--messages", "40", "--rate", "40", "--conversations", "10")
+		p := r.Pipeline
+		if p == nil {
+			t.Fatalf("report has no pipeline section")
+		}
+		if p.Sent != 40 || p.Acked != 40 {
+			t.Errorf("sent %d acked %d, want 40", p.Sent, p.Acked)
+		}
+		if p.Verdict.Count != 40 || p.Verdicts["worker"] < 40 || p.Verdict.P50MS <= 0 {
+			t.Errorf("verdicts %+v by stage %v, want a worker verdict for each message", p.Verdict, p.Verdicts)
+		}
+		if p.Analytics.Count != 40 || p.AnalyticsCount != 40 || p.Analytics.P99MS <= 0 {
+			t.Errorf("analytics freshness %+v (counted %d), want all 40", p.Analytics, p.AnalyticsCount)
+		}
+	})
+
 	t.Run("refuses a non-loopback target", func(t *testing.T) {
 		err := run(context.Background(), []string{"bench", "chat", "--url", "http://192.0.2.10:8080", "--admin-file", adminFile}, &syncBuffer{}, &syncBuffer{}, nil)
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestBenchIngestAgainstClickHouse runs the ingest scenario against
+// `parley serve --clickhouse` on the test ClickHouse.
+func TestBenchIngestAgainstClickHouse(t *testing.T) {
+	ch := os.Getenv("PARLEY_TEST_CLICKHOUSE")
+	if ch == "" {
+		t.Fatal("PARLEY_TEST_CLICKHOUSE is not set: start ClickHouse with scripts/clickhouse.sh start DIR (scripts/test.sh does) and export the address it prints")
+	}
+	dir := t.TempDir()
+	kafkaPort := freePort(t)
+	db := fmt.Sprintf("bench_test_%d", time.Now().UnixNano())
+	url, _ := startServe(t, dir, "--kafka-port", strconv.Itoa(kafkaPort), "--clickhouse", ch, "--clickhouse-db", db, "--log-level", "warn")
+	waitUntil(t, 30*time.Second, "/readyz 200", func() bool {
+		code, _ := get(t, url+"/readyz")
+		return code == 200
+	})
+	r, _ := runBenchJSON(t, "ingest", "--url", url, "--brokers", "127.0.0.1:"+strconv.Itoa(kafkaPort),
+		"--clickhouse", ch, "--clickhouse-db", db, "--events", "3000", "--loader-timeout", "60s")
+	in := r.Ingest
+	if in == nil {
+		t.Fatalf("report has no ingest section")
+	}
+	if in.Loaded != 3000 || in.RawPerS <= 0 || in.LoaderPerS <= 0 || in.Ratio <= 0 {
+		t.Errorf("ingest = %+v, want all 3000 loaded and both rates measured", in)
+	}
+	if len(r.Targets) != 1 || r.Targets[0].Name != "ingest loader rate" {
+		t.Errorf("targets = %+v", r.Targets)
+	}
 }
