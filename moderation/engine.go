@@ -24,12 +24,13 @@ type Engine struct {
 	linkers  map[string]bool
 	regexes  []compiledRule
 	links    linkRules
-	pool     sync.Pool
+	runMin   int // shortest match of a windowed regex: shorter runs are skipped
 }
 
 type compiledRule struct {
 	name, category string
 	re             *regexp.Regexp
+	filter         regexFilter
 }
 
 // NewEngine validates p and compiles it: the default lists of its
@@ -42,8 +43,7 @@ func NewEngine(p Policy) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{policy: p, pronouns: map[string]bool{}, linkers: map[string]bool{}, links: newLinkRules(p.Links)}
-	e.pool.New = func() any { return &scratch{} }
+	e := &Engine{policy: p, pronouns: map[string]bool{}, linkers: map[string]bool{}, links: newLinkRules(p.Links), runMin: 1 << 30}
 	seen := map[string]bool{}
 	word, sub := newTrieBuilder(), newTrieBuilder()
 	add := func(raw, category string, allow bool, rule string) error {
@@ -105,9 +105,24 @@ func NewEngine(p Policy) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("regex %s: %w", r.Name, err)
 		}
-		e.regexes = append(e.regexes, compiledRule{name: r.Name, category: r.Category, re: re})
+		f := newRegexFilter(re)
+		if f.windowed {
+			e.runMin = min(e.runMin, f.minLen)
+		}
+		e.regexes = append(e.regexes, compiledRule{name: r.Name, category: r.Category, re: re, filter: f})
 	}
 	return e, nil
+}
+
+// scratchPool holds the buffers of checks in progress; every engine shares
+// it, so a process keeps about one set of buffers per running check.
+var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
+
+// putScratch returns sc to the pool unless one huge text grew it.
+func putScratch(sc *scratch) {
+	if cap(sc.units) <= 1<<16 {
+		scratchPool.Put(sc)
+	}
 }
 
 // Policy returns the policy the engine was built from.
@@ -133,17 +148,13 @@ func (e *Engine) Combine(text string, v Verdict, extra ...ingest.Span) Verdict {
 
 // spans finds every span of text and reports the matcher's work.
 func (e *Engine) spans(text string) ([]ingest.Span, int) {
-	sc := e.pool.Get().(*scratch)
-	defer func() {
-		if cap(sc.units) <= 1<<16 {
-			e.pool.Put(sc)
-		}
-	}()
+	sc := scratchPool.Get().(*scratch)
+	defer putScratch(sc)
 	sc.units = normalise(text, sc.units[:0])
 	buildStream(sc)
 	work := 0
-	sc.matches = findAll(e.word, e.terms, sc.syms, false, sc.matches[:0], &work)
-	sc.matches = findAll(e.sub, e.terms, sc.syms, true, sc.matches, &work)
+	sc.matches = findAll(e.word, e.terms, sc.syms, sc.tokens, false, sc.matches[:0], &work)
+	sc.matches = findAll(e.sub, e.terms, sc.syms, sc.tokens, true, sc.matches, &work)
 
 	var spans []ingest.Span
 	for _, m := range sc.matches {
@@ -159,7 +170,7 @@ func (e *Engine) spans(text string) ([]ingest.Span, int) {
 			}
 			cat = CatAbuse
 		case CatInsult:
-			if e.directed(sc, m) {
+			if e.directed(sc, m) || e.vocative(sc, text, m) {
 				cat = CatAbuse
 			}
 		}
@@ -175,10 +186,15 @@ func (e *Engine) spans(text string) ([]ingest.Span, int) {
 			Start: int(sc.syms[s].start), End: int(sc.syms[end].end), Category: cat, Rule: t.rule,
 		})
 	}
-	for _, r := range e.regexes {
-		for _, ix := range r.re.FindAllStringIndex(text, -1) {
-			if ix[1] > ix[0] {
-				spans = append(spans, ingest.Span{Start: ix[0], End: ix[1], Category: r.category, Rule: "regex:" + r.name})
+	if len(e.regexes) > 0 {
+		sc.runs = nonSpaceRuns(text, max(e.runMin, 1), sc.runs[:0])
+		for i := range e.regexes {
+			r := &e.regexes[i]
+			sc.found = findRegex(r, text, sc.runs, sc.found[:0])
+			for _, ix := range sc.found {
+				if ix[1] > ix[0] {
+					spans = append(spans, ingest.Span{Start: ix[0], End: ix[1], Category: r.category, Rule: "regex:" + r.name})
+				}
 			}
 		}
 	}
@@ -235,6 +251,39 @@ func (e *Engine) directed(sc *scratch, m match) bool {
 		linkers++
 	}
 	return false
+}
+
+// vocative reports whether insult match m addresses the reader by itself:
+// it fills a whole clause, with only linker words before it ("Idiot.",
+// "do your job, moron", "stupid bitch", "such a clown!"). "The driver is
+// an idiot" is not: "is" is no linker.
+func (e *Engine) vocative(sc *scratch, text string, m match) bool {
+	clauseEdge := func(k int) bool {
+		if k < 0 || k >= len(sc.syms) {
+			return true
+		}
+		switch s := sc.syms[k]; s.kind {
+		case sBreak:
+			return true
+		case sSpace:
+			return strings.IndexByte(text[s.start:s.end], ',') >= 0
+		}
+		return false
+	}
+	if !clauseEdge(int(m.e) + 1) {
+		return false
+	}
+	first := int(sc.syms[m.s].tok)
+	for k, linkers := first-1, 0; ; k-- {
+		tk := sc.tokens[k+1]
+		if k < 0 || clauseEdge(int(tk.first)-1) {
+			return true
+		}
+		if !e.linkers[tokenText(sc, k)] || linkers == 4 {
+			return false
+		}
+		linkers++
+	}
 }
 
 // repeatedWords spots a message that is mostly one word said many times.

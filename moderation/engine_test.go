@@ -297,3 +297,46 @@ func TestDefaultListsParseAndCoverEveryLanguage(t *testing.T) {
 		t.Errorf("default languages %v", DefaultPolicy().Languages)
 	}
 }
+
+// TestGeneralisationRules covers the rules added after the held-out set
+// exposed their absence: one-word gaps in terms, dots glued between words,
+// a trailing leet digit, and insults used as a vocative.
+func TestGeneralisationRules(t *testing.T) {
+	p := DefaultPolicy()
+	p.Block = map[string][]string{CatCustom: {"refund _ now"}}
+	e, err := NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		text, action, cat string
+	}{
+		{"refund it now", ActionBlock, CatCustom},                  // gap of one word
+		{"refund now", ActionAllow, ""},                            // the gap needs a word
+		{"refund my money now", ActionAllow, ""},                   // and exactly one
+		{"I'll burn your shop down", ActionBlock, CatThreat},       // default list gap
+		{"shoot you an email tomorrow", ActionAllow, ""},           // allow beats block
+		{"someone should shoot you", ActionBlock, CatThreat},       //
+		{"fuck.you", ActionBlock, CatAbuse},                        // glued dot is no sentence break
+		{"I waited. You are fast", ActionAllow, ""},                //
+		{"h1jo de put4", ActionBlock, CatAbuse},                    // trailing leet digit
+		{"my Galaxy A55 and an mp3 player", ActionAllow, ""},       // digit blocks stay numbers
+		{"Shut up and do your job, moron.", ActionBlock, CatAbuse}, // vocative
+		{"Idiot!", ActionBlock, CatAbuse},
+		{"The driver is an idiot.", ActionFlag, CatInsult},          // about someone else
+		{"You're a lying scammer", ActionBlock, CatAbuse},           // adjective linker
+		{"I returned it at Dick's Sporting Goods", ActionAllow, ""}, // a name, not aimed
+	}
+	for _, c := range cases {
+		v := e.Check(c.text)
+		checkSpans(t, c.text, v)
+		if v.Action != c.action || (c.cat != "" && !v.Has(c.cat)) {
+			t.Errorf("%q: %s %v, want %s %s", c.text, v.Action, v.Categories, c.action, c.cat)
+		}
+	}
+	for _, bad := range []string{"_ refund", "refund _*"} {
+		if _, _, _, err := parseTerm(bad); err == nil {
+			t.Errorf("parseTerm(%q) accepted a misplaced gap", bad)
+		}
+	}
+}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleychat/parley/ingest"
 )
@@ -17,12 +17,24 @@ import (
 // letters ("BUY NOW!!! 1" and "buy now 2" agree). Messages with fewer than
 // three letters have no fingerprint: "ok" sent twice is not spam.
 func fingerprint(text string) string {
-	units := normalise(text, nil)
-	h := fnv.New64a()
+	h, ok := fingerprintHash(text)
+	if !ok {
+		return ""
+	}
+	return strconv.FormatUint(h, 36)
+}
+
+// fingerprintHash is fingerprint as a number (FNV-1a over the letters'
+// UTF-8 bytes); ok is false for messages without a fingerprint.
+func fingerprintHash(text string) (uint64, bool) {
+	sc := scratchPool.Get().(*scratch)
+	defer putScratch(sc)
+	sc.units = normalise(text, sc.units[:0])
+	h := uint64(14695981039346656037)
 	var last rune
 	letters := 0
-	var buf [4]byte
-	for _, u := range units {
+	var buf [utf8.UTFMax]byte
+	for _, u := range sc.units {
 		if u.cls != uLetter || u.r == last {
 			continue
 		}
@@ -31,13 +43,12 @@ func fingerprint(text string) string {
 		if letters > 500 {
 			break
 		}
-		n := copy(buf[:], string(u.r))
-		h.Write(buf[:n])
+		n := utf8.EncodeRune(buf[:], u.r)
+		for _, b := range buf[:n] {
+			h = (h ^ uint64(b)) * 1099511628211
+		}
 	}
-	if letters < 3 {
-		return ""
-	}
-	return strconv.FormatUint(h.Sum64(), 36)
+	return h, letters >= 3
 }
 
 // floodSpan is the span a flooding message gets: the whole text.
@@ -63,27 +74,45 @@ func judgeFlood(o FloodOptions, text string, recent, same int) []ingest.Span {
 // check can afford; workers judge flood again over the whole stream.
 type memFlood struct {
 	mu       sync.Mutex
-	visitors map[string][]floodEntry
+	visitors map[floodKey][]floodEntry
 	sweepAt  time.Time
 }
 
+type floodKey struct{ site, visitor string }
+
 type floodEntry struct {
 	at time.Time
-	fp string
+	fp uint64 // 0: no fingerprint
 }
 
-const memFloodMaxVisitors = 200_000
+const (
+	memFloodMaxVisitors = 200_000
+	memFloodMaxHistory  = 1000
+)
 
-func newMemFlood() *memFlood { return &memFlood{visitors: map[string][]floodEntry{}} }
+func newMemFlood() *memFlood { return &memFlood{visitors: map[floodKey][]floodEntry{}} }
 
-// observe records a message and judges it.
+// observe records a message and judges it. A visitor's history keeps at
+// most the last max(MaxMessages, MaxRepeats) messages when the rate rule
+// is on: a visitor with more in the window is over the rate anyway, so
+// the verdict is the same as with the whole history and a flooding
+// visitor costs a bounded amount per message.
 func (m *memFlood) observe(site, visitor, text string, now time.Time, o FloodOptions) []ingest.Span {
 	if o.WindowSeconds <= 0 || visitor == "" || (o.MaxMessages <= 0 && o.MaxRepeats <= 0) {
 		return nil
 	}
 	window := time.Duration(o.WindowSeconds) * time.Second
-	fp := fingerprint(text)
-	key := site + "\x00" + visitor
+	fp, ok := fingerprintHash(text)
+	if !ok {
+		fp = 0
+	} else if fp == 0 {
+		fp = 1
+	}
+	limit := memFloodMaxHistory
+	if o.MaxMessages > 0 {
+		limit = min(limit, max(o.MaxMessages, o.MaxRepeats))
+	}
+	key := floodKey{site, visitor}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now.After(m.sweepAt) || len(m.visitors) > memFloodMaxVisitors {
@@ -96,15 +125,17 @@ func (m *memFlood) observe(site, visitor, text string, now time.Time, o FloodOpt
 	for _, e := range hist {
 		if now.Sub(e.at) < window {
 			kept = append(kept, e)
-			if fp != "" && e.fp == fp {
+			if fp != 0 && e.fp == fp {
 				same++
 			}
 		}
 	}
 	spans := judgeFlood(o, text, len(kept), same)
-	if len(kept) < 1000 {
-		kept = append(kept, floodEntry{at: now, fp: fp})
+	if len(kept) >= limit {
+		// drop the oldest so the history stays bounded
+		kept = append(kept[:0], kept[len(kept)-limit+1:]...)
 	}
+	kept = append(kept, floodEntry{at: now, fp: fp})
 	m.visitors[key] = kept
 	return spans
 }

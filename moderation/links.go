@@ -125,7 +125,7 @@ func (lr *linkRules) findLinks(text string, emails []ingest.Span, out []ingest.S
 		}
 	}
 	var obf [][]int
-	if lower := strings.ToLower(text); hasObfuscation(lower, "dot") {
+	if hasObfuscation(text, "dot") {
 		obf = obfLinkRe.FindAllStringIndex(text, -1)
 	}
 	for _, m := range obf {

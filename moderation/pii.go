@@ -16,15 +16,15 @@ var (
 	// "name [at] example [dot] com", "name(at)example.com"
 	obfEmailRe = regexp.MustCompile(`(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}\s*(?:\[at\]|\(at\)|\{at\}|\[@\]|\(@\))\s*[a-z0-9\-]{1,63}\s*(?:\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)|\s+dot\s+|\.)\s*[a-z]{2,24}\b`)
 	// digit runs with separators; judged afterwards as card or phone
-	numberRe    = regexp.MustCompile(`(?:\+|\b)\d(?:[ \-.()/]{0,2}\d){6,30}`)
-	ibanStartRe = regexp.MustCompile(`(?i)\b[a-z]{2}\d{2}`)
-	dateRe      = regexp.MustCompile(`\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b`)
+	numberRe = regexp.MustCompile(`(?:\+|\b)\d(?:[ \-.()/]{0,2}\d){6,30}`)
+	dateRe   = regexp.MustCompile(`\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b`)
 )
 
 // Words that make a number a reference rather than personal data.
 var refWords = []string{
 	"order", "tracking", "track", "invoice", "ref", "reference", "ticket", "case",
 	"booking", "confirmation", "shipment", "parcel", "sku", "serial", "model", "code", "id",
+	"sn", "s/n", "imei", "batch", "isbn", "ean", "upc",
 	"receipt", "transaction", "account no", "customer no", "customer number",
 	"pedido", "factura", "seguimiento", "referencia", "envio", "numero de pedido",
 	"bestellung", "bestellnummer", "rechnung", "sendung", "sendungsnummer", "kundennummer", "auftrag",
@@ -54,7 +54,7 @@ func findPII(opt PIIOptions, text string, out []ingest.Span) []ingest.Span {
 	if !opt.Email && !opt.Phone && !opt.Card && !opt.IBAN {
 		return out
 	}
-	f := piiFinder{opt: opt, text: text, lower: strings.ToLower(text), out: out}
+	f := piiFinder{opt: opt, text: text, out: out}
 	// The regular expressions run only on short windows a byte scan
 	// finds (words with '@', runs of digits and separators), which keeps a
 	// check fast on long texts.
@@ -68,7 +68,7 @@ func findPII(opt PIIOptions, text string, out []ingest.Span) []ingest.Span {
 				f.add(start, end, "pii:email")
 			}
 		}
-		if hasObfuscation(f.lower, "at") {
+		if hasObfuscation(text, "at") {
 			for _, m := range obfEmailRe.FindAllStringIndex(text, -1) {
 				f.add(m[0], m[1], "pii:email")
 			}
@@ -171,6 +171,9 @@ func (f *piiFinder) number(start, end int) {
 // before pos (as a word of its own).
 func (f *piiFinder) precededBy(pos int, words []string, window int) bool {
 	from := max(0, pos-window)
+	if f.lower == "" {
+		f.lower = asciiLower(f.text)
+	}
 	before := f.lower[from:pos]
 	for _, w := range words {
 		i := strings.LastIndex(before, w)
@@ -280,9 +283,16 @@ var ibanLengths = map[string]int{
 // country's length of letters and digits (single spaces allowed), then a
 // word boundary, and a valid mod-97 checksum.
 func (f *piiFinder) ibans() {
-	for _, m := range ibanStartRe.FindAllStringIndex(f.text, -1) {
-		cc := strings.ToUpper(f.text[m[0] : m[0]+2])
-		want, ok := ibanLengths[cc]
+	t := f.text
+	for i := 0; i+4 <= len(t); i++ {
+		// a country code and check digits at a word start, as
+		// \b[a-zA-Z]{2}\d{2} would find them
+		if !isAlpha(t[i]) || !isAlpha(t[i+1]) || !isDigit(t[i+2]) || !isDigit(t[i+3]) || (i > 0 && isWordByte(t[i-1])) {
+			continue
+		}
+		m := [2]int{i, i + 4}
+		cc := [2]byte{upper(t[i]), upper(t[i+1])}
+		want, ok := ibanLengths[string(cc[:])]
 		if !ok {
 			continue
 		}
@@ -327,7 +337,12 @@ func ibanValid(b []byte) bool {
 }
 
 func isAlpha(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
-func isAlnum(c byte) bool { return isAlpha(c) || (c >= '0' && c <= '9') }
+func isAlnum(c byte) bool { return isAlpha(c) || isDigit(c) }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isWordByte is what \b counts as a word character: ASCII letters, digits
+// and '_'.
+func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
 func upper(c byte) byte {
 	if c >= 'a' && c <= 'z' {
 		return c - 32
@@ -373,19 +388,33 @@ func windows(text string, in func(byte) bool, keep func(string) bool) [][2]int {
 	return out
 }
 
-// hasObfuscation reports whether lower holds a bracketed form of word or
-// of its symbol ("[at]", "(dot)", "[.]").
-func hasObfuscation(lower, word string) bool {
+// hasObfuscation reports whether text holds, in any case, a bracketed
+// form of word or of its symbol ("[at]", "(DOT)", "[.]").
+func hasObfuscation(text, word string) bool {
 	sym := "@"
 	if word == "dot" {
 		sym = "."
 	}
-	for _, w := range []string{word, sym} {
-		for _, open := range []string{"[", "(", "{"} {
-			if strings.Contains(lower, open+w) {
-				return true
-			}
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c != '[' && c != '(' && c != '{' {
+			continue
+		}
+		rest := text[i+1:]
+		if strings.HasPrefix(rest, sym) || (len(rest) >= len(word) && strings.EqualFold(rest[:len(word)], word)) {
+			return true
 		}
 	}
 	return false
+}
+
+// asciiLower lower-cases ASCII letters only, so byte offsets stay those
+// of the original text.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

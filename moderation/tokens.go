@@ -54,6 +54,8 @@ type scratch struct {
 	tokens  []token
 	matches []match
 	text    []rune
+	runs    [][2]int // non-space runs of the original text
+	found   [][2]int // one regex's matches
 }
 
 // assignRoles decides, word by word, which characters belong to words
@@ -68,7 +70,14 @@ func assignRoles(units []unit, roles []role) []role {
 			i++
 			continue
 		case uBreak:
-			roles = append(roles, roleBreak)
+			// a dot glued between two letters ("fuck.you", "f.u.c.k")
+			// separates words but does not end a sentence
+			if units[i].r == '.' && i > 0 && i+1 < len(units) &&
+				units[i-1].cls == uLetter && units[i+1].cls == uLetter {
+				roles = append(roles, roleSep)
+			} else {
+				roles = append(roles, roleBreak)
+			}
 			i++
 			continue
 		}
@@ -88,19 +97,24 @@ func isWordClass(c unitClass) bool {
 
 // wordRoles assigns roles within one run of word characters.
 func wordRoles(w []unit, roles []role) []role {
-	lastLetter := -1
+	lastLetter, letters := -1, 0
 	for k, u := range w {
 		if u.cls == uLetter {
 			lastLetter = k
+			letters++
 		}
 	}
+	// one digit ending a word of at least three letters stands for a
+	// letter ("put4", "merd3"); a longer digit block or a shorter word
+	// keeps its digits ("a55", "mp3", "win10").
+	tailLeet := len(w) >= 4 && lastLetter == len(w)-2 && letters >= 3 && w[len(w)-1].cls == uDigit
 	// anchor: a letter, or a digit followed later by a letter (so "sh1t"
 	// and "5hit" are words but the model number in "a55" keeps its digits).
 	anchor := func(k int) bool {
 		if k < 0 || k >= len(w) {
 			return false
 		}
-		return w[k].cls == uLetter || (w[k].cls == uDigit && lastLetter > k)
+		return w[k].cls == uLetter || (w[k].cls == uDigit && (lastLetter > k || (tailLeet && k == len(w)-1)))
 	}
 	for k := 0; k < len(w); {
 		u := w[k]

@@ -21,8 +21,14 @@ type term struct {
 // maxTermRunes bounds a term's normalised length (and the walk's depth).
 const maxTermRunes = 64
 
+// gapRune stands in a term for "_", a gap of exactly one word of the
+// text ("burn your _ down"). It is a private-use character, so it sorts
+// after every letter and never occurs in normalised text.
+const gapRune = '\uE000'
+
 // parseTerm normalises a list entry the way text is normalised, without
-// leetspeak: "*Fück*" gives "fuck" with both wildcards.
+// leetspeak: "*Fück*" gives "fuck" with both wildcards. A word that is
+// just "_" is a gap that matches any one word of the text.
 func parseTerm(raw string) (runes []rune, lead, trail bool, err error) {
 	s := strings.TrimSpace(raw)
 	if !utf8.ValidString(s) {
@@ -36,20 +42,34 @@ func parseTerm(raw string) (runes []rune, lead, trail bool, err error) {
 		return nil, false, false, errors.New("a wildcard may only start or end a term")
 	}
 	space := false
-	for _, u := range normalise(s, nil) {
-		switch u.cls {
-		case uLetter, uDigit:
-			if space && len(runes) > 0 {
-				runes = append(runes, ' ')
+	for _, field := range strings.Fields(s) {
+		if field == "_" {
+			if len(runes) == 0 {
+				return nil, false, false, errors.New("a gap \"_\" may not start a term")
 			}
-			space = false
-			runes = append(runes, u.r)
-		default:
+			runes = append(runes, ' ', gapRune)
 			space = true
+			continue
+		}
+		space = true
+		for _, u := range normalise(field, nil) {
+			switch u.cls {
+			case uLetter, uDigit:
+				if space && len(runes) > 0 {
+					runes = append(runes, ' ')
+				}
+				space = false
+				runes = append(runes, u.r)
+			default:
+				space = true
+			}
 		}
 	}
 	if len(runes) == 0 {
 		return nil, false, false, errors.New("no letters or digits")
+	}
+	if trail && runes[len(runes)-1] == gapRune {
+		return nil, false, false, errors.New("a gap \"_\" may not carry a wildcard")
 	}
 	if len(runes) > maxTermRunes {
 		return nil, false, false, fmt.Errorf("longer than %d characters after normalisation", maxTermRunes)
@@ -63,12 +83,19 @@ type trie struct {
 	nodes []tnode
 	edges []tedge
 	refs  []int32 // term indices, referenced by nodes
+	dense []int32 // child tables of nodes with many edges, see tnode.d0
 }
 
 type tnode struct {
 	e0, en int32 // edges[e0:e0+en]
 	t0, tn int32 // refs[t0:t0+tn]
+	d0     int32 // dense[d0:d0+128] maps ASCII runes to children; -1 if none
 }
+
+// denseMinEdges is the number of edges from which a node gets a direct
+// table for ASCII runes (the root and the first levels of large lists)
+// instead of a search over its edges.
+const denseMinEdges = 12
 
 type tedge struct {
 	r  rune
@@ -113,6 +140,18 @@ func (b *trieBuilder) freeze() *trie {
 			t.edges = append(t.edges, tedge{r: r, to: kids[r]})
 		}
 		nd.en = int32(len(keys))
+		nd.d0 = -1
+		if len(keys) >= denseMinEdges {
+			nd.d0 = int32(len(t.dense))
+			for range 128 {
+				t.dense = append(t.dense, -1)
+			}
+			for _, r := range keys {
+				if r < 128 {
+					t.dense[nd.d0+r] = kids[r]
+				}
+			}
+		}
 		nd.t0 = int32(len(t.refs))
 		t.refs = append(t.refs, b.terms[i]...)
 		nd.tn = int32(len(b.terms[i]))
@@ -123,6 +162,9 @@ func (b *trieBuilder) freeze() *trie {
 // child returns the node reached from n over r, or -1.
 func (t *trie) child(n int32, r rune) int32 {
 	nd := &t.nodes[n]
+	if nd.d0 >= 0 && r < 128 && r >= 0 {
+		return t.dense[nd.d0+r]
+	}
 	es := t.edges[nd.e0 : nd.e0+nd.en]
 	if len(es) <= 8 {
 		for _, e := range es {
@@ -159,12 +201,13 @@ type match struct {
 // and its depth is bounded by the longest term, so the work per start
 // position is bounded and a whole check is linear in the text.
 type walker struct {
-	syms  []sym
-	t     *trie
-	terms []term
-	start int32
-	out   []match
-	work  int
+	syms   []sym
+	tokens []token
+	t      *trie
+	terms  []term
+	start  int32
+	out    []match
+	work   int
 }
 
 const maxMasks = 2
@@ -187,6 +230,10 @@ func (w *walker) step(node, i int32, masks, real int) {
 		return
 	}
 	s := &w.syms[i]
+	// a gap skips one whole word; gapRune sorts last among a node's edges
+	if e := &w.t.edges[nd.e0+nd.en-1]; e.r == gapRune && s.bBefore && s.tok >= 0 && (s.kind == sChar || s.kind == sLit) {
+		w.step(e.to, w.tokens[s.tok].last+1, masks, real)
+	}
 	// inside split letters ("f u c k y o u") a term's space matches the
 	// boundary between two letters
 	if i > w.start && s.kind == sChar && s.bBefore && w.syms[i-1].bAfter && w.syms[i-1].kind == sChar {
@@ -239,11 +286,11 @@ func (w *walker) step(node, i int32, masks, real int) {
 
 // findAll appends every match of t in syms. Whole-word tries start only at
 // word starts; the leading-wildcard trie starts at every letter.
-func findAll(t *trie, terms []term, syms []sym, anywhere bool, out []match, work *int) []match {
+func findAll(t *trie, terms []term, syms []sym, tokens []token, anywhere bool, out []match, work *int) []match {
 	if t == nil || len(t.nodes) == 0 || t.nodes[0].en == 0 {
 		return out
 	}
-	w := walker{syms: syms, t: t, terms: terms, out: out}
+	w := walker{syms: syms, tokens: tokens, t: t, terms: terms, out: out}
 	for i := range syms {
 		s := &syms[i]
 		if s.kind != sChar && s.kind != sLit {
