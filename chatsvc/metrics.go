@@ -11,6 +11,9 @@ type metrics struct {
 	messages      *prometheus.CounterVec
 	frameErrors   *prometheus.CounterVec
 	slowClients   prometheus.Counter
+	resendRedos   prometheus.Counter
+	walPages      prometheus.Gauge
+	walBackfilled prometheus.Gauge
 	commitBatch   prometheus.Histogram
 	commitSeconds prometheus.Histogram
 	outboxBacklog prometheus.Gauge
@@ -32,6 +35,15 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}, []string{"code"}),
 		slowClients: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_chat_slow_clients_total", Help: "Sockets closed because their outbound queue was full.",
+		}),
+		resendRedos: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_chat_resend_redos_total", Help: "Group-commit batches redone because a resent client id reached the unique index.",
+		}),
+		walPages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_chat_wal_pages", Help: "Pages in chat.db's write-ahead log at the last background checkpoint.",
+		}),
+		walBackfilled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_chat_wal_checkpointed_pages", Help: "Pages of the write-ahead log copied into chat.db at the last background checkpoint.",
 		}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "parley_chat_commit_batch_ops", Help: "Operations per group-commit transaction.",
@@ -55,7 +67,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.connections, m.messages, m.frameErrors, m.slowClients, m.commitBatch,
+		for _, c := range []prometheus.Collector{m.connections, m.messages, m.frameErrors, m.slowClients, m.resendRedos, m.walPages, m.walBackfilled, m.commitBatch,
 			m.commitSeconds, m.outboxBacklog, m.relayLag, m.relayFailures, m.relayed} {
 			if err := r.Register(c); err != nil {
 				if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {

@@ -84,80 +84,108 @@ func (s *Service) sendOp(req sendReq, done func(sendResult, error)) *op {
 	return &op{
 		fn: func(t *wtx) error {
 			res = sendResult{}
-			if req.ClientID != "" {
-				m, err := scanMessage(t.tx.StmtContext(t.ctx, t.w.dupStmt).QueryRowContext(t.ctx, req.Author.ID, req.ClientID))
-				if err == nil {
-					res = sendResult{Msg: m, Duplicate: true, Blocked: m.Status == MsgBlocked, Reason: m.reason, Categories: m.categories}
-					return nil
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("look up client id %s: %w", req.ClientID, err)
-				}
-			}
-			c, isNew, err := t.targetConv(req)
-			if err != nil {
-				return err
-			}
-			atts, err := t.checkAttachments(req.Author.ID, c, req.Attachments)
-			if err != nil {
-				return err
-			}
-			// Checks are done; writes follow.
-			if isNew {
-				if err := t.startConv(c, req); err != nil {
+			// A client id is looked up first only for authors seen resending;
+			// for everyone else the unique index on (author_id, client_id)
+			// catches a resend and the writer redoes the batch with lookups
+			// (see writer.runBatch).
+			checked := req.ClientID != "" && t.w.checksClientIDs(req.Author.ID)
+			if checked {
+				if found, err := t.duplicate(req, &res); found || err != nil {
 					return err
 				}
-			} else {
-				t.put(c)
 			}
-			changed := isNew
-			if c.Status == StatusResolved && req.Kind != ingest.KindNote {
-				if err := t.reopen(c, req.Author); err != nil {
-					return err
-				}
-				changed = true
-			}
-			if c.Status == StatusPending && req.Author.Role == string(ingest.RoleVisitor) {
-				c.Status = StatusOpen
-				changed = true
-			}
-			if req.Author.Role == string(ingest.RoleAgent) && req.Kind == ingest.KindText && c.Assignee == "" {
-				if err := t.assign(c, req.Author.ID, "manual", req.Author); err != nil {
-					return err
-				}
-				changed = true
-			}
-			m := Message{
-				ConversationID: c.ID, ClientID: req.ClientID, Author: req.Author, Kind: req.Kind,
-				Text: req.Text, Status: MsgVisible, Attachments: viewAttachments(atts),
-			}
-			v := req.Verdict
-			switch v.Action {
-			case ingest.ActionBlock:
-				m.Status, m.reason, m.categories = MsgBlocked, blockReason(v), v.Categories
-				res.Blocked, res.Reason, res.Categories = true, m.reason, v.Categories
-			case ingest.ActionRedact:
-				if v.Redacted != "" && v.Redacted != m.Text {
-					m.Text, res.Redacted = v.Redacted, true
+			err := t.send(req, &res)
+			var fe *frameError
+			if err != nil && req.ClientID != "" && !checked && errors.As(err, &fe) {
+				// A resend of a stored message gets its ack, never a refusal.
+				if found, lerr := t.duplicate(req, &res); found || lerr != nil {
+					return lerr
 				}
 			}
-			m, err = t.insertMessage(c, m, atts)
-			if err != nil {
-				return err
-			}
-			res.Msg = m
-			t.deliver(c, m, req.Origin)
-			if changed {
-				t.announce(c)
-			}
-			if c.Routing == RoutingBot && req.Author.Role == string(ingest.RoleVisitor) && m.Status == MsgVisible {
-				job := botJob{SiteID: c.SiteID, ConversationID: c.ID, VisitorID: c.VisitorID, Text: m.Text, First: isNew}
-				t.after(func() { t.w.s.bot.enqueue(job) })
-			}
-			return nil
+			return err
 		},
 		done: func(err error) { done(res, err) },
 	}
+}
+
+// duplicate looks for the message the author already sent with req's
+// client id; found fills res with it.
+func (t *wtx) duplicate(req sendReq, res *sendResult) (bool, error) {
+	m, err := scanMessage(t.tx.StmtContext(t.ctx, t.w.dupStmt).QueryRowContext(t.ctx, req.Author.ID, req.ClientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up client id %s: %w", req.ClientID, err)
+	}
+	*res = sendResult{Msg: m, Duplicate: true, Blocked: m.Status == MsgBlocked, Reason: m.reason, Categories: m.categories}
+	return true, nil
+}
+
+// send is sendOp's work once the client id is known to be new (or will be
+// caught by the unique index).
+func (t *wtx) send(req sendReq, res *sendResult) error {
+	c, isNew, err := t.targetConv(req)
+	if err != nil {
+		return err
+	}
+	atts, err := t.checkAttachments(req.Author.ID, c, req.Attachments)
+	if err != nil {
+		return err
+	}
+	// Checks are done; writes follow.
+	if isNew {
+		if err := t.startConv(c, req); err != nil {
+			return err
+		}
+	} else {
+		t.put(c)
+	}
+	changed := isNew
+	if c.Status == StatusResolved && req.Kind != ingest.KindNote {
+		if err := t.reopen(c, req.Author); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if c.Status == StatusPending && req.Author.Role == string(ingest.RoleVisitor) {
+		c.Status = StatusOpen
+		changed = true
+	}
+	if req.Author.Role == string(ingest.RoleAgent) && req.Kind == ingest.KindText && c.Assignee == "" {
+		if err := t.assign(c, req.Author.ID, "manual", req.Author); err != nil {
+			return err
+		}
+		changed = true
+	}
+	m := Message{
+		ConversationID: c.ID, ClientID: req.ClientID, Author: req.Author, Kind: req.Kind,
+		Text: req.Text, Status: MsgVisible, Attachments: viewAttachments(atts),
+	}
+	v := req.Verdict
+	switch v.Action {
+	case ingest.ActionBlock:
+		m.Status, m.reason, m.categories = MsgBlocked, blockReason(v), v.Categories
+		res.Blocked, res.Reason, res.Categories = true, m.reason, v.Categories
+	case ingest.ActionRedact:
+		if v.Redacted != "" && v.Redacted != m.Text {
+			m.Text, res.Redacted = v.Redacted, true
+		}
+	}
+	m, err = t.insertMessage(c, m, atts)
+	if err != nil {
+		return err
+	}
+	res.Msg = m
+	t.deliver(c, m, req.Origin)
+	if changed {
+		t.announce(c)
+	}
+	if c.Routing == RoutingBot && req.Author.Role == string(ingest.RoleVisitor) && m.Status == MsgVisible {
+		job := botJob{SiteID: c.SiteID, ConversationID: c.ID, VisitorID: c.VisitorID, Text: m.Text, First: isNew}
+		t.after(func() { t.w.s.bot.enqueue(job) })
+	}
+	return nil
 }
 
 func blockReason(v InlineVerdict) string {
@@ -314,6 +342,9 @@ func (t *wtx) insertMessage(c *convState, m Message, atts []ingest.Attachment) (
 	}
 	if _, err := t.tx.StmtContext(t.ctx, t.w.msgStmt).ExecContext(t.ctx, m.ID, c.ID, m.Seq, m.ClientID, m.Author.Role, m.Author.ID, m.Author.Name,
 		m.Kind, m.Text, attJSON, m.Status, m.reason, strings.Join(m.categories, ","), e.ID, ms); err != nil {
+		if m.ClientID != "" && isClientIDConflict(err) {
+			return Message{}, &resendError{author: m.Author.ID, clientID: m.ClientID}
+		}
 		return Message{}, fmt.Errorf("insert message into %s: %w", c.ID, err)
 	}
 	for _, a := range atts {
@@ -334,10 +365,17 @@ func (t *wtx) deliver(c *convState, m Message, except *client) {
 	v, _ := t.visitor(c.VisitorID)
 	t.after(func() {
 		meta := snap.meta()
+		var msg []byte
 		if vm, ok := m.forVisitor(meta.VisitorID); ok {
-			s.hub.toVisitor(meta.VisitorID, encode(messageFrame{Type: "message", Message: vm}), except)
+			b := encode(messageFrame{Type: "message", Message: vm})
+			s.hub.toVisitor(meta.VisitorID, b, except)
+			if m.Status == MsgVisible {
+				msg = b // a visible message looks the same to both sides
+			}
 		}
-		msg := encode(messageFrame{Type: "message", Message: m.forAgent()})
+		if msg == nil {
+			msg = encode(messageFrame{Type: "message", Message: m.forAgent()})
+		}
 		s.hub.toConvAgents(snap.ID, meta, msg, s.summaryFunc(&snap, v), except)
 	})
 }

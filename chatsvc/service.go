@@ -99,6 +99,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.loadBans(ctx); err != nil {
 		return nil, err
 	}
+	// The writer inserts into three message indexes at scattered places
+	// (one per conversation and author); SQLite's default 2 MiB page cache
+	// makes most of those inserts read their page back from the file.
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, writerCacheKiB)); err != nil {
+		return nil, fmt.Errorf("size chat.db's page cache: %w", err)
+	}
 	if err := s.writer.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -136,6 +142,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 	start("relay", s.relay)
+	start("checkpoint", s.checkpoints)
 	start("timers", s.timers)
 	start("bot", s.bot.run)
 	if len(s.cfg.Brokers) > 0 && s.cfg.Producer != nil {

@@ -69,6 +69,23 @@ func updateConv(ctx context.Context, stmt *sql.Stmt, c *convState) error {
 	return nil
 }
 
+// updateConvActivity stores a conversation whose status and assignee are
+// unchanged (most batches: messages and receipts). Leaving those two
+// columns out spares SQLite rewriting the conversations_assignee index.
+func updateConvActivity(ctx context.Context, stmt *sql.Stmt, c *convState) error {
+	_, err := stmt.ExecContext(ctx, c.Routing, c.TeamID, c.QueuedAt, c.LastSeq,
+		c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
+		boolInt(c.AwaySent), c.UpdatedAt, c.ResolvedAt, c.ID)
+	if err != nil {
+		return fmt.Errorf("update conversation %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+const updateConvActivitySQL = `UPDATE conversations SET routing = ?, team_id = ?, queued_at = ?, last_seq = ?,
+	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
+	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ? WHERE id = ?`
+
 const updateConvSQL = `UPDATE conversations SET status = ?, routing = ?, assignee_id = ?, team_id = ?, queued_at = ?, last_seq = ?,
 	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
 	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ? WHERE id = ?`

@@ -6,7 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/parleychat/parley/ingest"
 )
@@ -43,8 +48,15 @@ type writer struct {
 	lastPos     map[string]int
 	rrLast      string
 	load        map[string]int // agent → open conversations assigned
+	// resenders are authors whose sends look their client id up before
+	// writing (until the time given); checkAll makes every send do so.
+	resenders map[string]time.Time
+	checkAll  bool
+	// walCatchUp asks the writer to finish a checkpoint (see checkpoints).
+	walCatchUp atomic.Bool
 
 	updStmt *sql.Stmt
+	actStmt *sql.Stmt
 	msgStmt *sql.Stmt
 	outStmt *sql.Stmt
 	dupStmt *sql.Stmt
@@ -90,6 +102,7 @@ func newWriter(s *Service) *writer {
 		visitors:    map[string]visitorState{},
 		lastPos:     map[string]int{},
 		load:        map[string]int{},
+		resenders:   map[string]time.Time{},
 	}
 }
 
@@ -97,6 +110,9 @@ func (w *writer) prepare(ctx context.Context) error {
 	var err error
 	if w.updStmt, err = w.db.PrepareContext(ctx, updateConvSQL); err != nil {
 		return fmt.Errorf("prepare conversation update: %w", err)
+	}
+	if w.actStmt, err = w.db.PrepareContext(ctx, updateConvActivitySQL); err != nil {
+		return fmt.Errorf("prepare conversation activity update: %w", err)
 	}
 	if w.msgStmt, err = w.db.PrepareContext(ctx, `INSERT INTO messages (id, conversation_id, seq, client_id, author_role, author_id, author_name, kind, text, attachments, status, reason, categories, event_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
@@ -202,6 +218,7 @@ func (w *writer) run(ctx context.Context) {
 				}
 			}
 			w.runBatch(ctx, batch)
+			w.catchUpWAL(ctx)
 		case <-w.kick:
 		}
 		w.dispatch(ctx)
@@ -212,6 +229,18 @@ func (w *writer) run(ctx context.Context) {
 func (w *writer) runBatch(ctx context.Context, ops []*op) {
 	start := time.Now()
 	errs, bs, err := w.exec(ctx, ops)
+	var resend *resendError
+	if errors.As(err, &resend) && !w.checkAll {
+		// A client id came back (a resend after a reconnect): the unique
+		// index refused it. Redo the batch with every client id looked up
+		// first, and keep looking the author's up for a while.
+		w.noteResender(resend.author)
+		w.s.metrics.resendRedos.Inc()
+		w.checkAll = true
+		w.runBatch(ctx, ops)
+		w.checkAll = false
+		return
+	}
 	if err != nil && len(ops) > 1 {
 		w.s.log.Warn("group commit failed; retrying operations one by one", "ops", len(ops), "err", err)
 		for _, o := range ops {
@@ -256,8 +285,13 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 	}
 	bs := newBatchState()
 	errs := make([]error, len(ops))
+	// Each op stages into these maps; they are merged into bs after it and
+	// cleared for the next (effects never read them).
+	convs, vis := map[string]*convState{}, map[string]visitorState{}
 	for i, o := range ops {
-		t := &wtx{w: w, ctx: work, tx: tx, now: time.Now(), convs: map[string]*convState{}, vis: map[string]visitorState{}, batch: bs}
+		clear(convs)
+		clear(vis)
+		t := &wtx{w: w, ctx: work, tx: tx, now: time.Now(), convs: convs, vis: vis, batch: bs}
 		err := o.fn(t)
 		var fe *frameError
 		if err != nil && !errors.As(err, &fe) {
@@ -279,9 +313,23 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 		bs.events += t.events
 		bs.queued = bs.queued || t.queued
 	}
-	upd := tx.StmtContext(work, w.updStmt)
+	var upd, act *sql.Stmt
 	for id := range bs.dirty {
-		if err := updateConv(work, upd, bs.convs[id]); err != nil {
+		c := bs.convs[id]
+		// w.convs holds what is committed: when status and assignee stay,
+		// the lighter update leaves their index alone.
+		if old, ok := w.convs[id]; ok && old.Status == c.Status && old.Assignee == c.Assignee {
+			if act == nil {
+				act = tx.StmtContext(work, w.actStmt)
+			}
+			err = updateConvActivity(work, act, c)
+		} else {
+			if upd == nil {
+				upd = tx.StmtContext(work, w.updStmt)
+			}
+			err = updateConv(work, upd, c)
+		}
+		if err != nil {
 			tx.Rollback()
 			return nil, nil, err
 		}
@@ -506,4 +554,59 @@ func (w *writer) fanout(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// resendTTL is how long an author who resent a client id keeps having
+// their client ids looked up before the insert.
+const resendTTL = 10 * time.Minute
+
+// maxResenders bounds the resenders set; past it the expired entries go,
+// and when none has expired the set starts again (forgotten authors only
+// cost one more batch redo).
+const maxResenders = 10000
+
+// resendError is a message insert that hit the unique index on
+// (author_id, client_id): the author resent a stored message.
+type resendError struct{ author, clientID string }
+
+func (e *resendError) Error() string {
+	return fmt.Sprintf("client id %s of %s is already stored", e.clientID, e.author)
+}
+
+// isClientIDConflict reports whether err is the messages_client unique index's refusal.
+func isClientIDConflict(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE &&
+		strings.Contains(se.Error(), "messages.client_id")
+}
+
+// checksClientIDs reports whether author's sends must look their client id up first.
+func (w *writer) checksClientIDs(author string) bool {
+	if w.checkAll {
+		return true
+	}
+	until, ok := w.resenders[author]
+	if !ok {
+		return false
+	}
+	if time.Now().Before(until) {
+		return true
+	}
+	delete(w.resenders, author)
+	return false
+}
+
+func (w *writer) noteResender(author string) {
+	now := time.Now()
+	if len(w.resenders) >= maxResenders {
+		for a, until := range w.resenders {
+			if !now.Before(until) {
+				delete(w.resenders, a)
+			}
+		}
+		if len(w.resenders) >= maxResenders {
+			clear(w.resenders)
+		}
+	}
+	w.resenders[author] = now.Add(resendTTL)
 }

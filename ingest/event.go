@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,10 +129,40 @@ func New(typ Type, site, conversation string, actor Actor, occurred time.Time, p
 		Actor:          actor,
 		Payload:        raw,
 	}
-	if err := e.Validate(); err != nil {
+	if err := e.validateBuilt(payload); err != nil {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// validateBuilt validates an event New built. A payload of typ's own
+// payload type (T or *T) is checked as it is, without decoding the JSON
+// New just encoded from it; any other payload gets the full Validate.
+func (e Event) validateBuilt(payload any) error {
+	want, ok := PayloadFor(e.Type)
+	if !ok || payload == nil {
+		return e.Validate()
+	}
+	var p any
+	switch rv, wt := reflect.ValueOf(payload), reflect.TypeOf(want); {
+	case rv.Type() == wt && !rv.IsNil():
+		p = payload
+	case rv.Type() == wt.Elem():
+		pv := reflect.New(wt.Elem())
+		pv.Elem().Set(rv)
+		p = pv.Interface()
+	default:
+		return e.Validate()
+	}
+	if err := e.validateEnvelope(); err != nil {
+		return err
+	}
+	if v, ok := p.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+		}
+	}
+	return nil
 }
 
 // Encode returns the event's wire form.
@@ -165,6 +196,30 @@ func Decode(b []byte) (Event, error) {
 
 // Validate checks the envelope and that the payload decodes as its type's payload.
 func (e Event) Validate() error {
+	if err := e.validateEnvelope(); err != nil {
+		return err
+	}
+	p, ok := PayloadFor(e.Type)
+	if !ok {
+		return fmt.Errorf("%w: event %s has unknown type %q", ErrInvalid, e.ID, e.Type)
+	}
+	if len(e.Payload) == 0 {
+		e.Payload = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Payload))
+	if err := dec.Decode(p); err != nil {
+		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+	}
+	if v, ok := p.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+		}
+	}
+	return nil
+}
+
+// validateEnvelope checks every envelope field but the payload.
+func (e Event) validateEnvelope() error {
 	if e.Version < 1 || e.Version > CurrentVersion {
 		return fmt.Errorf("%w: %s version %d (this build reads 1..%d)", ErrUnknownVersion, e.Type, e.Version, CurrentVersion)
 	}
@@ -182,22 +237,6 @@ func (e Event) Validate() error {
 	}
 	if !e.Actor.Role.valid() {
 		return fmt.Errorf("%w: event %s has actor role %q", ErrInvalid, e.ID, e.Actor.Role)
-	}
-	p, ok := PayloadFor(e.Type)
-	if !ok {
-		return fmt.Errorf("%w: event %s has unknown type %q", ErrInvalid, e.ID, e.Type)
-	}
-	if len(e.Payload) == 0 {
-		e.Payload = json.RawMessage("{}")
-	}
-	dec := json.NewDecoder(bytes.NewReader(e.Payload))
-	if err := dec.Decode(p); err != nil {
-		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
-	}
-	if v, ok := p.(interface{ validate() error }); ok {
-		if err := v.validate(); err != nil {
-			return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
-		}
 	}
 	return nil
 }

@@ -1,0 +1,52 @@
+package ingest
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// New checks a typed payload as it is (value or pointer) and any other
+// payload through the full Validate: both reject the same mistakes.
+func TestNewValidatesTypedAndOtherPayloads(t *testing.T) {
+	actor := Actor{Role: RoleVisitor, ID: "v-1"}
+	bad := []struct {
+		name    string
+		typ     Type
+		payload any
+	}{
+		{"value without message id", MessageSent, MessageSentPayload{Kind: KindText}},
+		{"pointer with a bad kind", MessageSent, &MessageSentPayload{MessageID: "m", Kind: "shout"}},
+		{"map with a bad rating", CSATSubmitted, map[string]any{"rating": 9}},
+		{"nil pointer", CSATSubmitted, (*CSATSubmittedPayload)(nil)},
+		{"another type's payload", CSATSubmitted, MessageSentPayload{MessageID: "m", Kind: KindText}},
+	}
+	for _, c := range bad {
+		if _, err := New(c.typ, "site-1", "conv-1", actor, time.Now(), c.payload); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", c.name, err)
+		}
+	}
+	if _, err := New(MessageSent, "", "conv-1", actor, time.Now(), &MessageSentPayload{MessageID: "m", Kind: KindText}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("missing site_id: got %v, want ErrInvalid", err)
+	}
+	for _, p := range []any{MessageSentPayload{MessageID: "m", Kind: KindText}, &MessageSentPayload{MessageID: "m", Kind: KindNote}, map[string]any{"message_id": "m", "kind": "text"}} {
+		e, err := New(MessageSent, "site-1", "conv-1", actor, time.Now(), p)
+		if err != nil {
+			t.Fatalf("%T: %v", p, err)
+		}
+		if err := e.Validate(); err != nil {
+			t.Fatalf("%T: built event does not validate: %v", p, err)
+		}
+	}
+}
+
+func BenchmarkNewMessageSent(b *testing.B) {
+	actor := Actor{Role: RoleVisitor, ID: "v-1"}
+	p := &MessageSentPayload{MessageID: "m-1", ClientMessageID: "c-1", Seq: 4, Kind: KindText, Text: "hello there, how are you?"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New(MessageSent, "site-1", "conv-1", actor, time.Now(), p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
