@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -60,6 +61,30 @@ func TestStoresAgree(t *testing.T) {
 			}
 		}
 	}
+	// Reports read chunks of the range in parallel, cut at bucket starts:
+	// any number of chunks (cuts near DST changes included) gives the same answer.
+	for _, tz := range []string{"Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata"} {
+		for _, b := range []Bucket{BucketHour, BucketDay, BucketWeek} {
+			q := Query{From: start.Add(24*time.Hour + 37*time.Minute), To: start.Add(12 * 24 * time.Hour), Bucket: b,
+				Location: mustLoc(t, tz), Split: DimAgent, Now: start.Add(20 * 24 * time.Hour)}
+			if err := q.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := sq.Report(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []int{1, 3, 40} {
+				ch.parallelism = n
+				rc, err := ch.Report(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertSame(t, fmt.Sprintf("report in %d chunks %s/%s", n, tz, b), rs.Series, rc.Series)
+			}
+		}
+	}
+	ch.parallelism = 1
 	// Filters and drill-downs.
 	q := Query{From: start, To: start.Add(15 * 24 * time.Hour), Bucket: BucketDay, Location: mustLoc(t, "Europe/Berlin"), Now: start.Add(20 * 24 * time.Hour)}
 	if err := q.Validate(); err != nil {
@@ -110,15 +135,17 @@ func TestStoresAgree(t *testing.T) {
 	assertSame(t, "moderation", ms, mc)
 	for _, now := range []time.Time{start.Add(3 * 24 * time.Hour), start.Add(9*24*time.Hour + 13*time.Hour)} {
 		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-		os, err := sq.Overview(ctx, "", day, now)
-		if err != nil {
-			t.Fatal(err)
+		for _, site := range []string{"", "s2"} {
+			os, err := sq.Overview(ctx, site, day, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oc, err := ch.Overview(ctx, site, day, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertSame(t, "overview "+site, os, oc)
 		}
-		oc, err := ch.Overview(ctx, "", day, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertSame(t, "overview", os, oc)
 	}
 	as, err := sq.Assignments(ctx, q)
 	if err != nil {

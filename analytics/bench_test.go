@@ -58,10 +58,12 @@ func BenchmarkApplyBatchSQLite(b *testing.B)     { benchmarkApply(b, newSQLiteSt
 func BenchmarkApplyBatchClickHouse(b *testing.B) { benchmarkApply(b, newClickHouseStore(b)) }
 
 // BenchmarkQueries10M loads ten million events into ClickHouse (database
-// parley_bench_10m, kept between runs; set PARLEY_BENCH_EVENTS to change
-// the size) and times the main queries. Run it explicitly:
+// parley_bench_10000000, kept between runs and migrated like any other;
+// PARLEY_BENCH_EVENTS changes the size, PARLEY_BENCH_PARALLELISM sets
+// ClickHouseConfig.QueryParallelism) and times the main queries. Loading
+// takes about 10 minutes; run it explicitly:
 //
-//	go test ./analytics -run '^$' -bench Queries10M -benchtime 10x -timeout 60m
+//	go test ./analytics -run '^$' -bench Queries10M -benchtime 5x -timeout 90m
 func BenchmarkQueries10M(b *testing.B) {
 	want := int64(10_000_000)
 	if v := os.Getenv("PARLEY_BENCH_EVENTS"); v != "" {
@@ -71,8 +73,17 @@ func BenchmarkQueries10M(b *testing.B) {
 		}
 		want = n
 	}
+	par := 0 // PARLEY_BENCH_PARALLELISM sets ClickHouseConfig.QueryParallelism
+	if v := os.Getenv("PARLEY_BENCH_PARALLELISM"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		par = n
+	}
 	ctx := context.Background()
-	s, err := OpenClickHouse(ctx, ClickHouseConfig{Addr: clickhouseAddr(b), Database: "parley_bench_" + strconv.FormatInt(want, 10), ReadTimeout: 10 * time.Minute})
+	s, err := OpenClickHouse(ctx, ClickHouseConfig{Addr: clickhouseAddr(b), Database: "parley_bench_" + strconv.FormatInt(want, 10),
+		ReadTimeout: 10 * time.Minute, QueryParallelism: par})
 	if err != nil {
 		b.Fatal(err)
 	}

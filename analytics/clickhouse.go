@@ -29,6 +29,11 @@ type ClickHouseConfig struct {
 	DialTimeout time.Duration
 	// ReadTimeout bounds one query; default 60 s.
 	ReadTimeout time.Duration
+	// QueryParallelism is how many chunks of its range each part of a
+	// report (conversations, messages) reads at once; FINAL makes every
+	// query single-threaded on 18.16. Default 1: the two parts already run
+	// at once, which measured best on a 2-core server; raise it with cores.
+	QueryParallelism int
 }
 
 // ClickHouseStore is the Store on ClickHouse. It only uses SQL that runs on
@@ -39,15 +44,25 @@ type ClickHouseStore struct {
 	db      string
 	version driver.ServerVersion
 	dedupTk bool
+	// parallelism is ClickHouseConfig.QueryParallelism.
+	parallelism int
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // chMigration is one schema step; each statement must be idempotent
-// (IF NOT EXISTS) because a crash can interrupt a step midway.
+// (IF NOT EXISTS) because a crash can interrupt a step midway. 18.16 has
+// no ADD COLUMN IF NOT EXISTS, so added columns are listed in Columns and
+// added only when system.columns does not have them yet.
 type chMigration struct {
 	Version    int
 	Statements func(s *ClickHouseStore) []string
+	Columns    []chColumn
+}
+
+// chColumn is a column a migration adds: Def is its type and expression.
+type chColumn struct {
+	Table, Name, Def string
 }
 
 var chMigrations = []chMigration{
@@ -131,6 +146,25 @@ var chMigrations = []chMigration{
 			ORDER BY (site_id, verdict_id)` + settings,
 		}
 	}},
+	// Columns for reports, computed by the server on insert and, for parts
+	// written before, on read (merges then store them):
+	// msg_first, the time of the first message, lets a report skip
+	// conversations whose messages all come after its range before FINAL
+	// (it only moves earlier as messages arrive, so that is safe);
+	// msg_slots/msg_slot_n count the messages per 15-minute slot and role
+	// (key slot*4 + role-1), a few entries instead of one per message.
+	{Version: 2, Columns: []chColumn{
+		{Table: "conversation_facts", Name: "msg_first",
+			Def: "Int64 MATERIALIZED if(empty(msg_at), toInt64(0), arrayReduce('min', msg_at))"},
+		{Table: "conversation_facts", Name: "msg_slots",
+			Def: "Array(Int64) MATERIALIZED arrayDistinct(arrayMap((m, r) -> intDiv(m, 900000) * 4 + toInt64(r) - 1, msg_at, msg_role))"},
+		{Table: "conversation_facts", Name: "msg_slot_n",
+			Def: "Array(UInt32) MATERIALIZED arrayMap(k -> toUInt32(countEqual(arrayMap((m, r) -> intDiv(m, 900000) * 4 + toInt64(r) - 1, msg_at, msg_role), k)), msg_slots)"},
+		// Flags that spare reports carrying two String columns through FINAL
+		// (that was almost half of a 90-day report's cost).
+		{Table: "conversation_facts", Name: "is_offline", Def: "UInt8 MATERIALIZED channel = '" + ingest.ChannelOffline + "'"},
+		{Table: "conversation_facts", Name: "has_agent", Def: "UInt8 MATERIALIZED agent_id != ''"},
+	}},
 }
 
 // OpenClickHouse connects, creates the database if needed and migrates it.
@@ -153,6 +187,9 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouseStore
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 60 * time.Second
 	}
+	if cfg.QueryParallelism <= 0 {
+		cfg.QueryParallelism = 1
+	}
 	open := func(db string) (driver.Conn, error) {
 		return clickhouse.Open(&clickhouse.Options{
 			Protocol:     clickhouse.Native,
@@ -160,8 +197,8 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouseStore
 			Auth:         clickhouse.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},
 			DialTimeout:  cfg.DialTimeout,
 			ReadTimeout:  cfg.ReadTimeout,
-			MaxOpenConns: 8,
-			MaxIdleConns: 4,
+			MaxOpenConns: 8 + 2*cfg.QueryParallelism,
+			MaxIdleConns: 4 + 2*cfg.QueryParallelism,
 		})
 	}
 	boot, err := open("default")
@@ -182,7 +219,7 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouseStore
 		conn.Close()
 		return nil, fmt.Errorf("%w: clickhouse %s: server version: %v", ErrUnavailable, cfg.Addr, err)
 	}
-	s := &ClickHouseStore{conn: conn, db: cfg.Database, version: *v}
+	s := &ClickHouseStore{conn: conn, db: cfg.Database, version: *v, parallelism: cfg.QueryParallelism}
 	s.dedupTk = v.Version.Major > 22 || (v.Version.Major == 22 && v.Version.Minor >= 2)
 	if err := s.migrate(ctx); err != nil {
 		conn.Close()
@@ -191,7 +228,10 @@ func OpenClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouseStore
 	return s, nil
 }
 
-func (s *ClickHouseStore) migrate(ctx context.Context) error {
+func (s *ClickHouseStore) migrate(ctx context.Context) error { return s.migrateTo(ctx, chMigrations) }
+
+// migrateTo applies the steps of ms that the database has not recorded yet.
+func (s *ClickHouseStore) migrateTo(ctx context.Context, ms []chMigration) error {
 	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (version UInt32, applied_at DateTime)
 		ENGINE = MergeTree() ORDER BY version`); err != nil {
 		return fmt.Errorf("clickhouse migrate: create schema_versions: %w", err)
@@ -200,13 +240,22 @@ func (s *ClickHouseStore) migrate(ctx context.Context) error {
 	if err := s.conn.QueryRow(ctx, `SELECT max(version) FROM schema_versions`).Scan(&current); err != nil {
 		return fmt.Errorf("clickhouse migrate: read version: %w", err)
 	}
-	for _, m := range chMigrations {
+	for _, m := range ms {
 		if uint32(m.Version) <= current {
 			continue
 		}
-		for i, stmt := range m.Statements(s) {
+		var stmts []string
+		if m.Statements != nil {
+			stmts = m.Statements(s)
+		}
+		for i, stmt := range stmts {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("clickhouse migrate to %d, statement %d: %w", m.Version, i+1, err)
+			}
+		}
+		for _, c := range m.Columns {
+			if err := s.addColumn(ctx, c); err != nil {
+				return fmt.Errorf("clickhouse migrate to %d: %w", m.Version, err)
 			}
 		}
 		batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO schema_versions (version, applied_at)`)
@@ -220,6 +269,22 @@ func (s *ClickHouseStore) migrate(ctx context.Context) error {
 		if err := batch.Send(); err != nil {
 			return fmt.Errorf("clickhouse migrate to %d: record: %w", m.Version, err)
 		}
+	}
+	return nil
+}
+
+// addColumn adds c unless the table has it already.
+func (s *ClickHouseStore) addColumn(ctx context.Context, c chColumn) error {
+	var n uint64
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?`,
+		s.db, c.Table, c.Name).Scan(&n); err != nil {
+		return fmt.Errorf("look up column %s.%s: %w", c.Table, c.Name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+c.Table+" ADD COLUMN "+c.Name+" "+c.Def); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", c.Table, c.Name, err)
 	}
 	return nil
 }
@@ -440,250 +505,19 @@ func (s *ClickHouseStore) WriteFacts(ctx context.Context, conv []ConversationFac
 	return nil
 }
 
-// chFilter renders a filter over conversation_facts.
-func chFilter(f Filter) (string, []any) {
-	var parts []string
-	var args []any
-	add := func(col, v string) {
-		if v != "" {
-			parts = append(parts, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	add("site_id", f.SiteID)
-	add("team_id", f.TeamID)
-	add("agent_id", f.AgentID)
-	add("channel", f.Channel)
-	switch f.Hours {
-	case "in":
-		parts = append(parts, "started_in_hours = 1")
-	case "out":
-		parts = append(parts, "started_in_hours = 0")
-	}
-	if len(parts) == 0 {
-		return "1", nil
-	}
-	return strings.Join(parts, " AND "), args
-}
-
-// chBucket renders the bucket of a millisecond column as SQL: the same
-// arithmetic as bucketOf, with the zone's offsets over the range inlined.
-func chBucket(b Bucket, spans []zoneSpan, col string) string {
-	if b == BucketNone {
-		return "toInt64(0)"
-	}
-	sec := "intDiv(" + col + ", 1000)"
-	var off string
-	if len(spans) == 1 {
-		off = fmt.Sprintf("toInt64(%d)", spans[0].Offset)
-	} else {
-		var sb strings.Builder
-		sb.WriteString("multiIf(")
-		for _, z := range spans[:len(spans)-1] {
-			fmt.Fprintf(&sb, "%s < %d, toInt64(%d), ", sec, z.Until, z.Offset)
-		}
-		fmt.Fprintf(&sb, "toInt64(%d))", spans[len(spans)-1].Offset)
-		off = sb.String()
-	}
-	local := "(" + sec + " + " + off + ")"
-	switch b {
-	case BucketHour:
-		return "intDiv(" + local + ", 3600) * 3600"
-	case BucketDay:
-		return "intDiv(" + local + ", 86400) * 86400"
-	default: // week, Monday-based
-		return "(intDiv(intDiv(" + local + ", 86400) + 3, 7) * 7 - 3) * 86400"
-	}
-}
-
-func chDim(d Dimension) string {
-	switch d {
-	case DimSite:
-		return "site_id"
-	case DimTeam:
-		return "team_id"
-	case DimAgent:
-		return "agent_id"
-	case DimChannel:
-		return "channel"
-	}
-	return "''"
-}
-
-// Report implements Store with two aggregate queries: conversations by
-// start bucket and messages by send bucket.
-//
-// PREWHERE before FINAL filters versions of a row before they are merged.
-// That is only correct on columns whose newest version always passes when
-// any version does: started_at never changes once set (0 is excluded) and
-// last_event_at only grows. Mutable columns (open, agent, …) stay in WHERE.
-func (s *ClickHouseStore) Report(ctx context.Context, q Query) (Report, error) {
-	spans := zoneSpans(q.Location, q.From, q.To)
-	where, fargs := chFilter(q.Filter)
-	fr, reply, wait, res := "first_response_ms", "reply_ms", "queue_wait_ms", "resolution_ms"
-	if q.Clock == ClockBusiness {
-		fr, reply, wait, res = "first_response_bh_ms", "reply_bh_ms", "queue_wait_bh_ms", "resolution_bh_ms"
-	}
-	now := q.Now.UnixMilli()
-	convSQL := fmt.Sprintf(`SELECT %s AS k, %s AS b,
-		count(), countIf(resolved_at > 0), countIf(reopens > 0), sum(reopens),
-		countIf(miss_candidate = 1 AND miss_at <= %d), countIf(channel = 'offline_form'), countIf(agent_id != ''),
-		countIf(%[4]s >= 0), quantileExactIf(0.5)(%[4]s, %[4]s >= 0), quantileExactIf(0.9)(%[4]s, %[4]s >= 0), sumIf(%[4]s, %[4]s >= 0),
-		sum(length(%[5]s)), quantileExactArray(0.5)(%[5]s), quantileExactArray(0.9)(%[5]s), sumArray(%[5]s),
-		sum(length(%[6]s)), quantileExactArray(0.5)(%[6]s), quantileExactArray(0.9)(%[6]s), sumArray(%[6]s),
-		countIf(%[7]s >= 0), quantileExactIf(0.5)(%[7]s, %[7]s >= 0), quantileExactIf(0.9)(%[7]s, %[7]s >= 0), sumIf(%[7]s, %[7]s >= 0),
-		countIf(csat > 0), countIf(csat >= 4)
-		FROM conversation_facts FINAL
-		PREWHERE started_at >= ? AND started_at < ? AND started_at > 0
-		WHERE %[8]s
-		GROUP BY k, b`, chDim(q.Split), chBucket(q.Bucket, spans, "started_at"), now, fr, reply, wait, res, where)
-	args := append([]any{q.From.UnixMilli(), q.To.UnixMilli()}, fargs...)
-	rows, err := s.conn.Query(ctx, convSQL, args...)
-	if err != nil {
-		return Report{}, unavailable("report conversations", err)
-	}
-	var conv []group
-	for rows.Next() {
-		var g group
-		var n, resolved, reopened, missed, offline, handled, rated, pos uint64
-		var reopens int64
-		var frN, waitN, resN uint64
-		var replyN uint64
-		var fr50, fr90, frSum, rp50, rp90, rpSum, w50, w90, wSum, r50, r90, rSum int64
-		if err := rows.Scan(&g.key, &g.bucket, &n, &resolved, &reopened, &reopens, &missed, &offline, &handled,
-			&frN, &fr50, &fr90, &frSum, &replyN, &rp50, &rp90, &rpSum, &waitN, &w50, &w90, &wSum,
-			&resN, &r50, &r90, &rSum, &rated, &pos); err != nil {
-			rows.Close()
-			return Report{}, fmt.Errorf("scan report row: %w", err)
-		}
-		g.conv = ConversationCounts{New: int64(n), Resolved: int64(resolved), Reopened: int64(reopened), Reopens: reopens,
-			Missed: int64(missed), Offline: int64(offline), Handled: int64(handled)}
-		g.fr = durStats{int64(frN), fr50, fr90, frSum}
-		g.reply = durStats{int64(replyN), rp50, rp90, rpSum}
-		g.wait = durStats{int64(waitN), w50, w90, wSum}
-		g.res = durStats{int64(resN), r50, r90, rSum}
-		g.rated, g.pos = int64(rated), int64(pos)
-		conv = append(conv, g)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return Report{}, unavailable("report conversations", err)
-	}
-
-	// Messages by send time, from the facts' message lists (deduplicated
-	// with the facts); a message at m ≤ last_event_at prunes idle conversations.
-	msgSQL := fmt.Sprintf(`SELECT %s AS k, %s AS b,
-		countIf(r = 1), countIf(r = 2), countIf(r = 3), countIf(r = 4)
-		FROM conversation_facts FINAL
-		ARRAY JOIN msg_at AS m, msg_role AS r
-		PREWHERE last_event_at >= ?
-		WHERE m >= ? AND m < ? AND %s
-		GROUP BY k, b`, chDim(q.Split), chBucket(q.Bucket, spans, "m"), where)
-	margs := append([]any{q.From.UnixMilli(), q.From.UnixMilli(), q.To.UnixMilli()}, fargs...)
-	rows, err = s.conn.Query(ctx, msgSQL, margs...)
-	if err != nil {
-		return Report{}, unavailable("report messages", err)
-	}
-	defer rows.Close()
-	var msgs []group
-	for rows.Next() {
-		var g group
-		var v, a, b, n uint64
-		if err := rows.Scan(&g.key, &g.bucket, &v, &a, &b, &n); err != nil {
-			return Report{}, fmt.Errorf("scan message row: %w", err)
-		}
-		g.msgs = MessageCounts{Visitor: int64(v), Agent: int64(a), Bot: int64(b), Notes: int64(n)}
-		msgs = append(msgs, g)
-	}
-	if err := rows.Err(); err != nil {
-		return Report{}, unavailable("report messages", err)
-	}
-	return assemble(q, s.Backend(), conv, msgs), nil
-}
-
-// chDrillMetrics are drillMetrics as SQL predicates (%d = now in ms).
-var chDrillMetrics = map[string]string{
-	"": "1", "new": "1",
-	"resolved":       "resolved_at > 0",
-	"reopened":       "reopens > 0",
-	"missed":         "miss_candidate = 1 AND miss_at <= %d",
-	"offline":        "channel = 'offline_form'",
-	"handled":        "agent_id != ''",
-	"first_response": "first_response_ms >= 0",
-	"reply_time":     "length(reply_ms) > 0",
-	"queue_wait":     "length(queue_wait_ms) > 0",
-	"resolution":     "resolution_ms >= 0",
-	"csat":           "csat > 0",
-	"csat_positive":  "csat >= 4",
-}
-
-// Conversations implements Store.
-func (s *ClickHouseStore) Conversations(ctx context.Context, q Query, d Drill) ([]ConversationFacts, error) {
-	pred, ok := chDrillMetrics[d.Metric]
-	if !ok {
-		return nil, fmt.Errorf("drill-down metric %q is unknown", d.Metric)
-	}
-	if strings.Contains(pred, "%d") {
-		pred = fmt.Sprintf(pred, q.Now.UnixMilli())
-	}
-	where, fargs := chFilter(q.Filter)
-	args := append([]any{q.From.UnixMilli(), q.To.UnixMilli()}, fargs...)
-	extra := ""
-	if d.Bucket != "" && q.Bucket != BucketNone {
-		b, err := parseBucketLabel(d.Bucket)
-		if err != nil {
-			return nil, fmt.Errorf("drill-down bucket %q: %w", d.Bucket, err)
-		}
-		extra += " AND " + chBucket(q.Bucket, zoneSpans(q.Location, q.From, q.To), "started_at") + " = ?"
-		args = append(args, b)
-	}
-	if q.Split != DimNone {
-		extra += " AND " + chDim(q.Split) + " = ?"
-		args = append(args, d.Key)
-	}
-	limit := ""
-	if d.Limit > 0 {
-		limit = fmt.Sprintf(" LIMIT %d", d.Limit)
-	}
-	rows, err := s.conn.Query(ctx, `SELECT `+factColumns+` FROM conversation_facts FINAL
-		PREWHERE started_at >= ? AND started_at < ? AND started_at > 0
-		WHERE `+where+extra+` AND `+pred+`
-		ORDER BY started_at, conversation_id`+limit, args...)
-	if err != nil {
-		return nil, unavailable("drill-down", err)
-	}
-	defer rows.Close()
-	out := []ConversationFacts{}
-	for rows.Next() {
-		var f ConversationFacts
-		var version uint64
-		var inHours, miss, open uint8
-		var roles []uint8
-		if err := rows.Scan(&f.SiteID, &f.ConversationID, &version, &f.Channel, &f.TeamID, &f.AgentID, &f.VisitorID,
-			&f.StartedAt, &inHours, &f.LastEventAt, &f.WaitFrom, &f.FirstReplyAt, &f.FirstResponseMs, &f.FirstResponseBhMs,
-			&f.ReplyMs, &f.ReplyBhMs, &f.QueueWaitMs, &f.QueueWaitBhMs, &f.ResolvedAt, &f.ResolutionMs, &f.ResolutionBhMs, &f.Reopens,
-			&miss, &f.MissAt, &f.LeftAt, &f.CSAT, &f.CSATAt, &f.MsgsVisitor, &f.MsgsAgent, &f.MsgsBot, &f.Notes, &f.MsgAt, &roles, &open, &f.WaitingSince,
-			&f.AssignAgents, &f.AssignFrom, &f.AssignTo); err != nil {
-			return nil, fmt.Errorf("scan facts: %w", err)
-		}
-		f.Version, f.StartedInHours, f.MissCandidate, f.Open = int64(version), inHours == 1, miss == 1, open == 1
-		f.MsgRole = RoleCodes(roles)
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("drill-down", err)
-	}
-	return out, nil
-}
-
 // Assignments implements Store.
 func (s *ClickHouseStore) Assignments(ctx context.Context, q Query) ([]Assignment, error) {
-	where, fargs := chFilter(q.Filter)
+	pre, where, preArgs, whereArgs := chFilter(q.Filter)
 	from, to := q.From.UnixMilli(), q.To.UnixMilli()
-	args := append([]any{to}, fargs...)
+	prewhere := ""
+	if pre != "" {
+		prewhere = "PREWHERE " + strings.TrimPrefix(pre, " AND ")
+	}
+	args := append(append(append([]any{}, preArgs...), to), whereArgs...)
 	args = append(args, to, from)
 	rows, err := s.conn.Query(ctx, `SELECT a, conversation_id, f, t FROM conversation_facts FINAL
 		ARRAY JOIN assign_agents AS a, assign_from AS f, assign_to AS t
+		`+prewhere+`
 		WHERE started_at < ? AND agent_id != '' AND `+where+` AND f < ? AND (t = 0 OR t > ?)`, args...)
 	if err != nil {
 		return nil, unavailable("assignments", err)
@@ -732,31 +566,6 @@ func (s *ClickHouseStore) Moderation(ctx context.Context, q Query) (ModerationRe
 		return ModerationReport{}, unavailable("moderation", err)
 	}
 	return moderationReport(q, facts), nil
-}
-
-// Overview implements Store.
-func (s *ClickHouseStore) Overview(ctx context.Context, siteID string, dayStart, now time.Time) (Overview, error) {
-	o := Overview{At: now.UTC()}
-	n, d := now.UnixMilli(), dayStart.UnixMilli()
-	var open, waiting, newToday, missed, rated, pos uint64
-	var oldest int64
-	err := s.conn.QueryRow(ctx, `SELECT
-		countIf(open = 1 AND started_at > 0),
-		countIf(open = 1 AND started_at > 0 AND waiting_since > 0),
-		minIf(waiting_since, open = 1 AND started_at > 0 AND waiting_since > 0),
-		countIf(started_at >= ? AND started_at <= ?),
-		countIf(miss_candidate = 1 AND miss_at >= ? AND miss_at <= ?),
-		countIf(csat > 0 AND csat_at >= ? AND csat_at <= ?),
-		countIf(csat >= 4 AND csat_at >= ? AND csat_at <= ?)
-		FROM conversation_facts FINAL WHERE (? = '' OR site_id = ?)`,
-		d, n, d, n, d, n, d, n, siteID, siteID).Scan(&open, &waiting, &oldest, &newToday, &missed, &rated, &pos)
-	if err != nil {
-		return Overview{}, unavailable("overview", err)
-	}
-	o.Open, o.Waiting, o.NewToday, o.MissedToday = int64(open), int64(waiting), int64(newToday), int64(missed)
-	o.CSATToday = CSAT{Rated: int64(rated), Positive: int64(pos)}
-	finishOverview(&o, oldest, n)
-	return o, nil
 }
 
 // EventCount implements Store.

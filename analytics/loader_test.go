@@ -171,16 +171,19 @@ func testCrashBetweenInsertAndCommit(t *testing.T, s Store) {
 	// before the commit.
 	var batches atomic.Int32
 	crashed := make(chan struct{})
-	var stop1 func()
+	// The crash hooks run on the loader's goroutine, maybe before runLoader
+	// has returned the stop function: they receive it through a channel.
+	stopper1 := make(chan func(), 1)
 	l1 := newTestLoader(t, b, s, func(ctx context.Context, batch []ingest.Record) error {
 		if batches.Add(1) == 2 {
 			close(crashed)
-			go stop1()
+			go func() { stop := <-stopper1; stop() }()
 			return errors.New("killed between insert and commit")
 		}
 		return nil
 	})
-	stop1 = runLoader(t, l1)
+	stop1 := runLoader(t, l1)
+	stopper1 <- stop1
 	select {
 	case <-crashed:
 	case <-time.After(60 * time.Second):
@@ -191,10 +194,11 @@ func testCrashBetweenInsertAndCommit(t *testing.T, s Store) {
 	// Second run: killed in the middle of a batch (half its rows inserted).
 	cs := &crashingStore{Store: s}
 	cs.armed.Store(true)
-	var stop2 func()
+	stopper2 := make(chan func(), 1)
 	killed := make(chan struct{})
-	cs.crash = func() { close(killed); go stop2() }
-	stop2 = runLoader(t, newTestLoader(t, b, cs, nil))
+	cs.crash = func() { close(killed); go func() { stop := <-stopper2; stop() }() }
+	stop2 := runLoader(t, newTestLoader(t, b, cs, nil))
+	stopper2 <- stop2
 	select {
 	case <-killed:
 	case <-time.After(60 * time.Second):
