@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofiber/contrib/websocket"
+	"github.com/fasthttp/websocket"
 
 	"github.com/parleychat/parley/access"
 )
@@ -14,21 +14,41 @@ const (
 	pingEvery  = 25 * time.Second
 	readIdle   = 60 * time.Second
 	closeQueue = 1013 // try again later: the client could not keep up
+	// writerLinger is how long an idle writer waits for the next frame
+	// before it ends: a busy socket keeps one writer (whose stack has
+	// already grown) instead of starting one per frame.
+	writerLinger = 2 * time.Second
 )
 
-// client is one WebSocket connection. Only its reader (the handler
-// goroutine) and its writer goroutine touch the socket; everyone else
-// enqueues frames or asks it to close.
+// client is one WebSocket connection. Its reader (the handler goroutine)
+// owns the read side. The write side is owned by a writer goroutine that
+// exists only while there is something to write: enqueue, the ping timer
+// and close start one when none runs, and it ends when the queue has been
+// empty for writerLinger.
+// An idle connection therefore holds one goroutine, no queue and no write
+// buffer (see docs/benchmarks.md for the measured bytes per connection).
 type client struct {
-	s         *Service
-	conn      *websocket.Conn
-	send      chan []byte
-	done      chan struct{}
-	closeOnce sync.Once
+	s    *Service
+	conn *websocket.Conn
+
+	// mu guards the outbound state below.
+	mu sync.Mutex
+	// queue holds frames waiting for the writer: nil while idle, at most
+	// Limits.SendQueue frames.
+	queue     [][]byte
+	pingDue   bool
+	writing   bool // a writer goroutine runs
+	closing   bool // close asked: nothing more is queued
+	finished  bool // the socket is closed; no writer will start again
 	closeCode int
 	closeText string
-	ip        string
-	origin    string
+	pinger    *time.Timer
+	writers   sync.WaitGroup
+	// wake tells a lingering writer that there is work (capacity 1).
+	wake chan struct{}
+
+	ip     string
+	origin string
 
 	// visitor sockets
 	site      *Site
@@ -36,7 +56,8 @@ type client struct {
 
 	// agent sockets
 	user access.User
-	// subs and scope are guarded by hub.mu.
+	// subs and scope are guarded by hub.mu; subs is allocated on the
+	// first subscription.
 	subs  map[string]bool
 	scope string
 
@@ -44,90 +65,162 @@ type client struct {
 }
 
 func newClient(s *Service, conn *websocket.Conn) *client {
-	return &client{
-		s: s, conn: conn,
-		send:   make(chan []byte, s.cfg.Limits.SendQueue),
-		done:   make(chan struct{}),
-		subs:   map[string]bool{},
-		scope:  "mine",
-		typing: newBucket(4, 4),
-	}
+	return &client{s: s, conn: conn, scope: "mine", typing: newBucket(4, 4), wake: make(chan struct{}, 1)}
 }
 
 // enqueue queues a frame; a client whose queue is full is closed (1013)
 // so that it can never hold up anyone else.
 func (c *client) enqueue(b []byte) {
-	select {
-	case <-c.done:
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
 		return
-	default:
 	}
-	select {
-	case c.send <- b:
-	default:
+	if len(c.queue) >= c.s.cfg.Limits.SendQueue {
+		c.mu.Unlock()
 		c.s.metrics.slowClients.Inc()
 		c.close(closeQueue, "too many frames queued; reconnect and resume")
+		return
 	}
+	c.queue = append(c.queue, b)
+	c.startWriterLocked()
+	c.mu.Unlock()
 }
 
-// close asks the writer goroutine to send a close frame and end the socket.
+// close asks the writer to flush what is queued, send a close frame (when
+// code is not 0) and end the socket.
 func (c *client) close(code int, text string) {
-	c.closeOnce.Do(func() {
-		c.closeCode, c.closeText = code, text
-		close(c.done)
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing, c.closeCode, c.closeText = true, code, text
+	c.startWriterLocked()
 }
 
-// writeLoop owns every write to the socket until close.
-func (c *client) writeLoop() {
-	ping := time.NewTicker(pingEvery)
-	defer ping.Stop()
-	for {
+func (c *client) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// startWriterLocked starts a writer unless one runs (then it wakes it)
+// or the socket is done.
+func (c *client) startWriterLocked() {
+	if c.finished {
+		return
+	}
+	if c.writing {
 		select {
-		case b := <-c.send:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-				c.close(0, "")
-				c.conn.Close()
-				return
-			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.close(0, "")
-				c.conn.Close()
-				return
-			}
-		case <-c.done:
-			// Flush what is already queued, then say goodbye.
-			for flushed := false; !flushed; {
-				select {
-				case b := <-c.send:
-					_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-					if c.conn.WriteMessage(websocket.TextMessage, b) != nil {
-						flushed = true
-					}
-				default:
-					flushed = true
+		case c.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
+}
+
+// pingTick runs on the ping timer: it asks the writer for a ping and
+// re-arms the timer.
+func (c *client) pingTick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.pingDue = true
+	c.startWriterLocked()
+	c.pinger.Reset(pingEvery)
+}
+
+// writeLoop owns every write to the socket while it runs. It takes the
+// whole queue at once, writes it, and exits when nothing came for
+// writerLinger; on close it flushes the queue, says goodbye and closes the
+// socket.
+func (c *client) writeLoop() {
+	defer c.writers.Done()
+	var spare [][]byte
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	idle := false // the previous pass found nothing and the linger ran out
+	for {
+		c.mu.Lock()
+		frames, ping, closing := c.queue, c.pingDue, c.closing
+		if len(frames) == 0 && !ping {
+			if !closing && !idle {
+				c.mu.Unlock()
+				if linger == nil {
+					linger = time.NewTimer(writerLinger)
+				} else {
+					linger.Reset(writerLinger)
 				}
+				select {
+				case <-c.wake:
+					linger.Stop()
+				case <-linger.C:
+					idle = true
+				}
+				continue
 			}
-			if c.closeCode != 0 {
-				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText), time.Now().Add(time.Second))
+			c.queue = nil
+			if !closing {
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+			c.finished = true
+			code, text := c.closeCode, c.closeText
+			c.mu.Unlock()
+			if code != 0 {
+				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 			}
 			c.conn.Close()
 			return
 		}
+		c.queue, c.pingDue = spare, false
+		c.mu.Unlock()
+		idle = false
+
+		for _, b := range frames {
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+				c.abort()
+				return
+			}
+		}
+		clear(frames)
+		spare = frames[:0]
+		if ping {
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.abort()
+				return
+			}
+		}
 	}
+}
+
+// abort ends the socket after a failed write: queued frames are dropped
+// and no close frame is sent (the peer is gone or stuck).
+func (c *client) abort() {
+	c.mu.Lock()
+	c.closing, c.finished, c.queue = true, true, nil
+	c.mu.Unlock()
+	c.conn.Close()
 }
 
 // serve runs the read loop with handle for each frame until the socket
 // ends, then stops the writer and waits for it.
 func (c *client) serve(handle func(data []byte, binary bool)) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.writeLoop()
-	}()
+	c.mu.Lock()
+	c.pinger = time.AfterFunc(pingEvery, c.pingTick)
+	c.mu.Unlock()
 	c.conn.SetReadLimit(c.s.cfg.Limits.HardFrameBytes)
 	_ = c.conn.SetReadDeadline(time.Now().Add(readIdle))
 	c.conn.SetPongHandler(func(string) error {
@@ -137,19 +230,19 @@ func (c *client) serve(handle func(data []byte, binary bool)) {
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
 			// The library already answered a close or an oversized frame (1009).
-			c.close(0, "")
 			break
 		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(readIdle))
 		handle(data, mt == websocket.BinaryMessage)
-		select {
-		case <-c.done:
-		default:
-			continue
+		if c.isClosing() {
+			break
 		}
-		break
 	}
-	wg.Wait()
+	c.close(0, "")
+	c.mu.Lock()
+	c.pinger.Stop()
+	c.mu.Unlock()
+	c.writers.Wait()
 }
 
 func (c *client) fail(ref string, e *frameError) {

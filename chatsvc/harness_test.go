@@ -113,7 +113,7 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 
-	e.app = fiber.New(fiber.Config{BodyLimit: BodyLimit, DisableStartupMessage: true})
+	e.app = fiber.New(fiber.Config{BodyLimit: BodyLimit, DisableStartupMessage: true, ReduceMemoryUsage: true})
 	guard.Mount(e.app)
 	e.svc.Mount(e.app)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -312,6 +312,9 @@ func (h *hub) subscribe(c *client, convID string, on bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if on {
+		if c.subs == nil {
+			c.subs = map[string]bool{}
+		}
 		if len(c.subs) < 500 {
 			c.subs[convID] = true
 		}

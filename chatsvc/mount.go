@@ -1,7 +1,6 @@
 package chatsvc
 
 import (
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/parleychat/parley/access"
@@ -11,12 +10,6 @@ import (
 // /ws/visitor, /ws/agent and /files/*.
 func (s *Service) Mount(r fiber.Router) {
 	g := s.cfg.Guard
-	wsCfg := websocket.Config{
-		HandshakeTimeout: 10e9,
-		// Origins are checked by visitorUpgrade/agentUpgrade with precise errors.
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
-		RecoverHandler: s.recoverSocket,
-	}
 	r.Get("/widget.js", s.serveWidgetJS)
 	r.Get("/widget/:file", s.serveWidgetAsset)
 
@@ -52,14 +45,6 @@ func (s *Service) Mount(r fiber.Router) {
 
 	r.Get("/files/:id/:name", s.serveFile)
 
-	r.Get("/ws/visitor", s.visitorUpgrade, websocket.New(s.visitorSocket, wsCfg))
-	r.Get("/ws/agent", agent, s.agentUpgrade, websocket.New(s.agentSocket, wsCfg))
-}
-
-// recoverSocket keeps a panic in one socket from killing the process.
-func (s *Service) recoverSocket(c *websocket.Conn) {
-	if err := recover(); err != nil {
-		s.log.Error("panic in socket handler", "panic", err)
-		_ = c.WriteMessage(websocket.TextMessage, errorBytes("", errf(CodeInternal, "internal error")))
-	}
+	r.Get("/ws/visitor", s.visitorUpgrade)
+	r.Get("/ws/agent", agent, s.agentUpgrade)
 }

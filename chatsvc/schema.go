@@ -115,4 +115,10 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox(id) WHERE sent_at IS NULL;
 CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
 `},
+	// Retention (retention.go) finds a site's old resolved conversations
+	// and their attachments.
+	{Version: 2, SQL: `
+CREATE INDEX IF NOT EXISTS conversations_retention ON conversations(site_id, status, updated_at);
+CREATE INDEX IF NOT EXISTS attachments_conversation ON attachments(conversation_id);
+`},
 }

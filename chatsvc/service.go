@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/parleychat/parley/access"
 	"github.com/parleychat/parley/ingest"
 	"github.com/parleychat/parley/sqlstore"
@@ -17,17 +19,18 @@ import (
 
 // Service is the chat service of one node.
 type Service struct {
-	cfg     Config
-	db      *sql.DB
-	log     *slog.Logger
-	metrics *metrics
-	sites   *siteCache
-	writer  *writer
-	hub     *hub
-	bot     *botRunner
-	files   AttachmentStore
-	stopped chan struct{}
-	started chan struct{}
+	cfg      Config
+	db       *sql.DB
+	log      *slog.Logger
+	metrics  *metrics
+	sites    *siteCache
+	writer   *writer
+	hub      *hub
+	upgrader fiber.Handler
+	bot      *botRunner
+	files    AttachmentStore
+	stopped  chan struct{}
+	started  chan struct{}
 
 	visitorLimit *limiter
 	agentLimit   *limiter
@@ -91,6 +94,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.files = fs
 	}
 	s.hub = newHub(s)
+	s.upgrader = s.newUpgrader()
 	s.writer = newWriter(s)
 	s.bot = newBotRunner(s)
 	if err := s.sites.load(ctx); err != nil {
@@ -144,6 +148,7 @@ func (s *Service) Run(ctx context.Context) error {
 	start("relay", s.relay)
 	start("checkpoint", s.checkpoints)
 	start("timers", s.timers)
+	start("retention", s.retention)
 	start("bot", s.bot.run)
 	if len(s.cfg.Brokers) > 0 && s.cfg.Producer != nil {
 		start("moderation", s.consumeModeration)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gofiber/contrib/websocket"
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/parleychat/parley/access"
@@ -15,7 +15,7 @@ import (
 // agentUpgrade runs after guard.Require(access.Agent): it checks the
 // Origin (own origin or Config.StaffOrigins) against cross-site socket hijacking.
 func (s *Service) agentUpgrade(c *fiber.Ctx) error {
-	if !websocket.IsWebSocketUpgrade(c) {
+	if !isUpgrade(c) {
 		return replyError(c, fiber.StatusUpgradeRequired, CodeBadRequest, "this endpoint only accepts WebSocket upgrades")
 	}
 	if !s.staffOriginOK(c) {
@@ -25,9 +25,8 @@ func (s *Service) agentUpgrade(c *fiber.Ctx) error {
 	if !ok {
 		return replyError(c, fiber.StatusUnauthorized, CodeForbidden, "sign in first")
 	}
-	c.Locals(localUser, u)
-	c.Locals(localIP, c.IP())
-	return c.Next()
+	ip := c.IP()
+	return s.upgrade(c, func(conn *websocket.Conn) { s.agentSocket(conn, u, ip) })
 }
 
 type agentHello struct {
@@ -39,15 +38,9 @@ type agentHello struct {
 	Limits     clientLimits `json:"limits"`
 }
 
-func (s *Service) agentSocket(conn *websocket.Conn) {
-	u, ok := conn.Locals(localUser).(access.User)
-	if !ok {
-		conn.Close()
-		return
-	}
+func (s *Service) agentSocket(conn *websocket.Conn, u access.User, ip string) {
 	cl := newClient(s, conn)
-	cl.user = u
-	cl.ip, _ = conn.Locals(localIP).(string)
+	cl.user, cl.ip = u, ip
 	ctx := context.Background()
 	info := s.hub.addAgent(cl)
 	defer s.hub.removeAgent(cl)

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gofiber/contrib/websocket"
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/parleychat/parley/ingest"
@@ -17,16 +17,12 @@ import (
 const (
 	localSite    = "chatsvc.site"
 	localVisitor = "chatsvc.visitor"
-	localIP      = "chatsvc.ip"
-	localOrigin  = "chatsvc.origin"
-	localUA      = "chatsvc.ua"
-	localUser    = "chatsvc.user"
 )
 
 // visitorUpgrade authenticates /ws/visitor before the upgrade: token,
 // site, Origin and ban, each with a precise HTTP error.
 func (s *Service) visitorUpgrade(c *fiber.Ctx) error {
-	if !websocket.IsWebSocketUpgrade(c) {
+	if !isUpgrade(c) {
 		return replyError(c, fiber.StatusUpgradeRequired, CodeBadRequest, "this endpoint only accepts WebSocket upgrades")
 	}
 	if ok, wait := s.ipLimit.allow(c.IP()); !ok {
@@ -47,12 +43,34 @@ func (s *Service) visitorUpgrade(c *fiber.Ctx) error {
 	if b, banned := s.banned(c.UserContext(), site.ID, claims.Visitor, true); banned {
 		return c.Status(fiber.StatusForbidden).JSON(apiError{Code: CodeBanned, Message: "you are banned from this chat", Until: ingest.At(b.Until).Format(time.RFC3339)})
 	}
-	c.Locals(localSite, site)
-	c.Locals(localVisitor, claims.Visitor)
-	c.Locals(localIP, c.IP())
-	c.Locals(localOrigin, origin)
-	c.Locals(localUA, string(c.Request().Header.UserAgent()))
-	return c.Next()
+	// The database work happens here, on the server's worker goroutine,
+	// so that the socket's own goroutine keeps a small stack while idle.
+	v := visitorConn{
+		site: site, visitorID: claims.Visitor, ip: c.IP(), origin: strings.Clone(origin),
+		ua: truncate(string(c.Request().Header.UserAgent()), 512),
+	}
+	ctx := c.UserContext()
+	hello := visitorHello{Type: "hello", VisitorID: v.visitorID, Online: s.online(site), Site: site.public(), Limits: s.limitsView()}
+	if conv, err := s.latestConversation(ctx, v.visitorID); err != nil {
+		s.log.Warn("hello: load conversation", "visitor", v.visitorID, "err", err)
+	} else if conv != nil {
+		hello.Conversation = conv
+	}
+	v.hello = encode(hello)
+	if _, err := s.db.ExecContext(ctx, `UPDATE visitors SET last_seen_at = ?, ip = ?, user_agent = ? WHERE id = ?`, time.Now().UnixMilli(), v.ip, v.ua, v.visitorID); err != nil {
+		s.log.Warn("touch visitor", "visitor", v.visitorID, "err", err)
+	}
+	return s.upgrade(c, func(conn *websocket.Conn) { s.visitorSocket(conn, &v) })
+}
+
+// visitorConn is what visitorUpgrade learnt about a visitor socket.
+type visitorConn struct {
+	site      *Site
+	visitorID string
+	ip        string
+	origin    string
+	ua        string
+	hello     []byte
 }
 
 type visitorHello struct {
@@ -94,34 +112,15 @@ func (s *Service) online(site *Site) bool {
 	return site.Settings.Bot.Enabled || s.hub.anyAvailable("")
 }
 
-func (s *Service) visitorSocket(conn *websocket.Conn) {
-	site, _ := conn.Locals(localSite).(*Site)
-	visitorID, _ := conn.Locals(localVisitor).(string)
-	if site == nil || visitorID == "" {
-		conn.Close()
-		return
-	}
+func (s *Service) visitorSocket(conn *websocket.Conn, v *visitorConn) {
 	cl := newClient(s, conn)
-	cl.site, cl.visitorID = site, visitorID
-	cl.ip, _ = conn.Locals(localIP).(string)
-	cl.origin, _ = conn.Locals(localOrigin).(string)
-	ctx := context.Background()
-
-	hello := visitorHello{Type: "hello", VisitorID: visitorID, Online: s.online(site), Site: site.public(), Limits: s.limitsView()}
-	if conv, err := s.latestConversation(ctx, visitorID); err != nil {
-		s.log.Warn("hello: load conversation", "visitor", visitorID, "err", err)
-	} else if conv != nil {
-		hello.Conversation = conv
-	}
-	cl.enqueue(encode(hello))
+	cl.site, cl.visitorID, cl.ip, cl.origin = v.site, v.visitorID, v.ip, v.origin
+	cl.enqueue(v.hello)
+	v.hello = nil
 	s.hub.addVisitor(cl)
 	defer s.hub.removeVisitor(cl)
-	ua, _ := conn.Locals(localUA).(string)
-	if _, err := s.db.ExecContext(ctx, `UPDATE visitors SET last_seen_at = ?, ip = ?, user_agent = ? WHERE id = ?`, time.Now().UnixMilli(), cl.ip, truncate(ua, 512), visitorID); err != nil {
-		s.log.Warn("touch visitor", "visitor", visitorID, "err", err)
-	}
-	var start startInfo
-	start.UserAgent = truncate(ua, 512)
+	start := startInfo{UserAgent: v.ua}
+	ctx := context.Background()
 	cl.serve(func(data []byte, binary bool) { s.visitorFrame(ctx, cl, &start, data, binary) })
 }
 
