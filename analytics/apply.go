@@ -20,6 +20,12 @@ type applier struct {
 	facts     FactsConfig
 	log       *slog.Logger
 
+	// cache holds recent conversations' stored events (nil = none).
+	cache *convCache
+	// cacheHits and storeReads count conversations served by the cache
+	// and read back from the store (tests and benchmarks read them).
+	cacheHits, storeReads int
+
 	mu     sync.Mutex
 	clocks map[string]cachedClock
 }
@@ -86,11 +92,23 @@ func (a *applier) clockFor(ctx context.Context, site string) (*clock, error) {
 }
 
 // apply stores events (all valid) and rebuilds the facts they touch.
-func (a *applier) apply(ctx context.Context, events []ingest.Event) (applyStats, error) {
-	var st applyStats
+//
+// One query counts the distinct stored events of the batch's
+// conversations; only conversations with stored events that the cache
+// does not hold (with the same count) are read back and decoded. The new
+// events and the rebuilt facts go to independent tables and are written
+// at once; apply returns only when both are durable, so the caller's
+// commit still follows both. Any failure empties the cache: the retry
+// reads the store, which stays the source of truth.
+func (a *applier) apply(ctx context.Context, events []ingest.Event) (st applyStats, err error) {
 	if len(events) == 0 {
 		return st, nil
 	}
+	defer func() {
+		if err != nil {
+			a.cache.reset()
+		}
+	}()
 	byConv := map[ConversationKey][]ingest.Event{}
 	var keys []ConversationKey
 	for _, e := range events {
@@ -100,9 +118,9 @@ func (a *applier) apply(ctx context.Context, events []ingest.Event) (applyStats,
 		}
 		byConv[k] = append(byConv[k], e)
 	}
-	stored, err := a.store.ConversationEvents(ctx, keys)
+	stored, err := a.storedEvents(ctx, keys)
 	if err != nil {
-		return st, fmt.Errorf("read stored events of %d conversations: %w", len(keys), err)
+		return st, err
 	}
 	seen := map[string]bool{}
 	for _, evs := range stored {
@@ -117,25 +135,86 @@ func (a *applier) apply(ctx context.Context, events []ingest.Event) (applyStats,
 			fresh = append(fresh, e)
 		}
 	}
-	if err := a.store.InsertEvents(ctx, fresh); err != nil {
-		return st, fmt.Errorf("insert %d events: %w", len(fresh), err)
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	inserted := make(chan error, 1)
+	go func() {
+		err := a.store.InsertEvents(wctx, fresh)
+		if err != nil {
+			cancel()
+			err = fmt.Errorf("insert %d events: %w", len(fresh), err)
+		}
+		inserted <- err
+	}()
+	all := make(map[ConversationKey][]ingest.Event, len(keys))
+	factsErr := func() error {
+		conv := make([]ConversationFacts, 0, len(keys))
+		var mod []ModerationFact
+		for _, k := range keys {
+			c, err := a.clockFor(wctx, k.SiteID)
+			if err != nil {
+				return err
+			}
+			evs := make([]ingest.Event, 0, len(stored[k])+len(byConv[k]))
+			evs = dedupe(append(append(evs, stored[k]...), byConv[k]...))
+			all[k] = evs
+			f, m := buildFacts(evs, c, a.facts)
+			conv = append(conv, f)
+			mod = append(mod, m...)
+		}
+		if err := a.store.WriteFacts(wctx, conv, mod); err != nil {
+			cancel()
+			return fmt.Errorf("write facts of %d conversations: %w", len(conv), err)
+		}
+		st.Conversations = len(conv)
+		return nil
+	}()
+	insErr := <-inserted
+	if insErr != nil {
+		return st, insErr
+	}
+	if factsErr != nil {
+		return st, factsErr
 	}
 	st.Inserted = len(fresh)
-	conv := make([]ConversationFacts, 0, len(keys))
-	var mod []ModerationFact
-	for _, k := range keys {
-		c, err := a.clockFor(ctx, k.SiteID)
-		if err != nil {
-			return st, err
-		}
-		all := append(stored[k], byConv[k]...)
-		f, m := BuildFacts(all, c, a.facts)
-		conv = append(conv, f)
-		mod = append(mod, m...)
+	for k, evs := range all {
+		a.cache.put(k, evs)
 	}
-	if err := a.store.WriteFacts(ctx, conv, mod); err != nil {
-		return st, fmt.Errorf("write facts of %d conversations: %w", len(conv), err)
-	}
-	st.Conversations = len(conv)
 	return st, nil
+}
+
+// storedEvents returns the stored events of keys: from the cache where it
+// holds as many events as the store, else read back.
+func (a *applier) storedEvents(ctx context.Context, keys []ConversationKey) (map[ConversationKey][]ingest.Event, error) {
+	counts, err := a.store.EventCounts(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("count stored events of %d conversations: %w", len(keys), err)
+	}
+	out := make(map[ConversationKey][]ingest.Event, len(counts))
+	var read []ConversationKey
+	for _, k := range keys {
+		n := counts[k]
+		if n == 0 {
+			continue
+		}
+		if evs, ok := a.cache.get(k, n); ok {
+			out[k] = evs
+			continue
+		}
+		read = append(read, k)
+	}
+	a.cacheHits += len(out)
+	a.storeReads += len(read)
+	if len(read) == 0 {
+		return out, nil
+	}
+	got, err := a.store.ConversationEvents(ctx, read)
+	if err != nil {
+		return nil, fmt.Errorf("read stored events of %d conversations: %w", len(read), err)
+	}
+	for k, evs := range got {
+		out[k] = evs
+	}
+	return out, nil
 }

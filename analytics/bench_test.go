@@ -171,3 +171,54 @@ func BenchmarkQueries10M(b *testing.B) {
 		})
 	}
 }
+
+// benchmarkApplyLive measures batches as `parley serve` sees them under
+// chat load: 500 open conversations each gain one or two events per
+// batch, so every batch rebuilds conversations whose earlier events are
+// stored (served by the conversation cache when cache is true).
+func benchmarkApplyLive(b *testing.B, s Store, cache bool) {
+	g := newGenerator(3)
+	a := &applier{store: s, schedules: goldenSchedules(b), log: slog.Default()}
+	if cache {
+		a.cache = newConvCache(defaultCacheEvents)
+	}
+	start := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)
+	var convs [][]ingest.Event
+	for i := 0; i < 500; i++ {
+		convs = append(convs, g.conversation(start.Add(time.Duration(i)*time.Second)))
+	}
+	ctx := context.Background()
+	var total int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		var batch []ingest.Event
+		for c := range convs {
+			if n := min(len(convs[c]), 2); n > 0 {
+				batch = append(batch, convs[c][:n]...)
+				convs[c] = convs[c][n:]
+			}
+		}
+		if len(batch) == 0 {
+			for c := range convs {
+				convs[c] = g.conversation(start.Add(time.Duration(i*1000+c) * time.Second))
+			}
+			b.StartTimer()
+			continue
+		}
+		total += len(batch)
+		b.StartTimer()
+		if _, err := a.apply(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(a.cacheHits)/float64(max(1, a.cacheHits+a.storeReads)), "cache-hit-ratio")
+}
+
+func BenchmarkApplyLiveSQLite(b *testing.B)        { benchmarkApplyLive(b, newSQLiteStore(b), true) }
+func BenchmarkApplyLiveSQLiteNoCache(b *testing.B) { benchmarkApplyLive(b, newSQLiteStore(b), false) }
+func BenchmarkApplyLiveClickHouse(b *testing.B)    { benchmarkApplyLive(b, newClickHouseStore(b), true) }
+func BenchmarkApplyLiveClickHouseNoCache(b *testing.B) {
+	benchmarkApplyLive(b, newClickHouseStore(b), false)
+}

@@ -375,6 +375,42 @@ func inSet(vals []string) clickhouse.GroupSet {
 	return g
 }
 
+// EventCounts implements Store: distinct ids, since a retried insert
+// can hold a row twice until ReplacingMergeTree merges it.
+func (s *ClickHouseStore) EventCounts(ctx context.Context, keys []ConversationKey) (map[ConversationKey]int64, error) {
+	out := make(map[ConversationKey]int64, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	want := make(map[ConversationKey]bool, len(keys))
+	siteSet, convSet := map[string]bool{}, map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+		siteSet[k.SiteID] = true
+		convSet[k.ConversationID] = true
+	}
+	rows, err := s.conn.Query(ctx, `SELECT site_id, conversation_id, uniqExact(event_id) FROM events
+		WHERE site_id IN ? AND conversation_id IN ? GROUP BY site_id, conversation_id`, inSet(setKeys(siteSet)), inSet(setKeys(convSet)))
+	if err != nil {
+		return nil, unavailable("count conversation events", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k ConversationKey
+		var n uint64
+		if err := rows.Scan(&k.SiteID, &k.ConversationID, &n); err != nil {
+			return nil, fmt.Errorf("scan conversation event count: %w", err)
+		}
+		if want[k] {
+			out[k] = int64(n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("count conversation events", err)
+	}
+	return out, nil
+}
+
 // ConversationEvents implements Store.
 func (s *ClickHouseStore) ConversationEvents(ctx context.Context, keys []ConversationKey) (map[ConversationKey][]ingest.Event, error) {
 	out := make(map[ConversationKey][]ingest.Event, len(keys))
@@ -452,8 +488,22 @@ func nonNil(v []int64) []int64 {
 }
 
 // WriteFacts implements Store: rows are appended with their version and
-// ReplacingMergeTree(version) keeps the highest; queries read FINAL.
+// ReplacingMergeTree(version) keeps the highest; queries read FINAL. The
+// two tables are written at once; it returns when both are durable.
 func (s *ClickHouseStore) WriteFacts(ctx context.Context, conv []ConversationFacts, mod []ModerationFact) error {
+	if len(mod) == 0 {
+		return s.writeConversationFacts(ctx, conv)
+	}
+	modErr := make(chan error, 1)
+	go func() { modErr <- s.writeModerationFacts(ctx, mod) }()
+	convErr := s.writeConversationFacts(ctx, conv)
+	if err := <-modErr; err != nil {
+		return err
+	}
+	return convErr
+}
+
+func (s *ClickHouseStore) writeConversationFacts(ctx context.Context, conv []ConversationFacts) error {
 	if len(conv) > 0 {
 		ids := make([]string, len(conv))
 		for i, f := range conv {
@@ -481,6 +531,10 @@ func (s *ClickHouseStore) WriteFacts(ctx context.Context, conv []ConversationFac
 			return unavailable(fmt.Sprintf("insert %d facts", len(conv)), err)
 		}
 	}
+	return nil
+}
+
+func (s *ClickHouseStore) writeModerationFacts(ctx context.Context, mod []ModerationFact) error {
 	if len(mod) > 0 {
 		ids := make([]string, len(mod))
 		for i, m := range mod {

@@ -188,7 +188,12 @@ func sortEvents(events []ingest.Event) {
 // (any order, duplicates by id ignored). hours is the site's schedule (nil
 // = always open). It is deterministic: the same events give the same facts.
 func BuildFacts(events []ingest.Event, hours *clock, cfg FactsConfig) (ConversationFacts, []ModerationFact) {
-	events = dedupe(events)
+	return buildFacts(dedupe(events), hours, cfg)
+}
+
+// buildFacts is BuildFacts on events without duplicate ids, which it
+// sorts in place.
+func buildFacts(events []ingest.Event, hours *clock, cfg FactsConfig) (ConversationFacts, []ModerationFact) {
 	sortEvents(events)
 	f := ConversationFacts{
 		FirstResponseMs: -1, FirstResponseBhMs: -1, ResolutionMs: -1, ResolutionBhMs: -1,

@@ -28,6 +28,10 @@ type LoaderConfig struct {
 	BatchSize int
 	// BatchWait is how long a batch keeps filling after its first event; default 1 s.
 	BatchWait time.Duration
+	// CacheEvents caps the stored events kept decoded in memory so that
+	// batches need not read recent conversations back; default 100000,
+	// negative = no cache.
+	CacheEvents int
 	// Schedules gives sites' business hours; nil = always business time.
 	Schedules     Schedules
 	MissThreshold time.Duration
@@ -88,6 +92,9 @@ func NewLoader(cfg LoaderConfig) (*Loader, error) {
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = time.Second
 	}
+	if cfg.CacheEvents == 0 {
+		cfg.CacheEvents = defaultCacheEvents
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -103,7 +110,7 @@ func NewLoader(cfg LoaderConfig) (*Loader, error) {
 		cfg:      cfg,
 		consumer: consumer,
 		log:      cfg.Logger.With("component", "analytics-loader"),
-		apply: &applier{store: cfg.Store, schedules: cfg.Schedules, log: cfg.Logger,
+		apply: &applier{store: cfg.Store, schedules: cfg.Schedules, log: cfg.Logger, cache: newConvCache(cfg.CacheEvents),
 			facts: FactsConfig{MissThreshold: cfg.MissThreshold}},
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_analytics_batches_total", Help: "Analytics loader batches by outcome (ok, failed).",

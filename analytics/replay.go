@@ -97,7 +97,7 @@ func replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if err := cfg.Store.Reset(ctx); err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
-	a := &applier{store: cfg.Store, schedules: cfg.Schedules, log: cfg.Logger, facts: FactsConfig{MissThreshold: cfg.MissThreshold}}
+	a := &applier{store: cfg.Store, schedules: cfg.Schedules, log: cfg.Logger, cache: newConvCache(defaultCacheEvents), facts: FactsConfig{MissThreshold: cfg.MissThreshold}}
 	start := time.Now()
 	for _, topic := range cfg.Topics {
 		for _, p := range offs.Topics[topic] {

@@ -129,6 +129,29 @@ func messageKind(e ingest.Event) string {
 	return p.Kind
 }
 
+// EventCounts implements Store.
+func (s *SQLiteStore) EventCounts(ctx context.Context, ids []ConversationKey) (map[ConversationKey]int64, error) {
+	out := make(map[ConversationKey]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	stmt, err := s.db.PrepareContext(ctx, `SELECT COUNT(*) FROM analytics_events WHERE site_id = ? AND conversation_id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("count conversation events: prepare: %w", err)
+	}
+	defer stmt.Close()
+	for _, k := range ids {
+		var n int64
+		if err := stmt.QueryRowContext(ctx, k.SiteID, k.ConversationID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count events of %s/%s: %w", k.SiteID, k.ConversationID, err)
+		}
+		if n > 0 {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
 // ConversationEvents implements Store.
 func (s *SQLiteStore) ConversationEvents(ctx context.Context, ids []ConversationKey) (map[ConversationKey][]ingest.Event, error) {
 	out := make(map[ConversationKey][]ingest.Event, len(ids))
@@ -172,12 +195,8 @@ func (s *SQLiteStore) WriteFacts(ctx context.Context, conv []ConversationFacts, 
 		return fmt.Errorf("write facts: begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, f := range conv {
-		doc, err := json.Marshal(f)
-		if err != nil {
-			return fmt.Errorf("encode facts %s: %w", f.ConversationID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_conversations
+	// Prepared once per transaction: preparing took as long as executing.
+	convStmt, err := tx.PrepareContext(ctx, `INSERT INTO analytics_conversations
 			(site_id, conversation_id, version, started_at, last_event_at, channel, team_id, agent_id, started_in_hours,
 			 open, waiting_since, miss_candidate, miss_at, csat, csat_at, doc)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -186,21 +205,36 @@ func (s *SQLiteStore) WriteFacts(ctx context.Context, conv []ConversationFacts, 
 			 team_id = excluded.team_id, agent_id = excluded.agent_id, started_in_hours = excluded.started_in_hours,
 			 open = excluded.open, waiting_since = excluded.waiting_since, miss_candidate = excluded.miss_candidate,
 			 miss_at = excluded.miss_at, csat = excluded.csat, csat_at = excluded.csat_at, doc = excluded.doc
-			WHERE excluded.version >= analytics_conversations.version`,
+			WHERE excluded.version >= analytics_conversations.version`)
+	if err != nil {
+		return fmt.Errorf("write facts: prepare: %w", err)
+	}
+	defer convStmt.Close()
+	for _, f := range conv {
+		doc, err := json.Marshal(f)
+		if err != nil {
+			return fmt.Errorf("encode facts %s: %w", f.ConversationID, err)
+		}
+		if _, err := convStmt.ExecContext(ctx,
 			f.SiteID, f.ConversationID, f.Version, f.StartedAt, f.LastEventAt, f.Channel, f.TeamID, f.AgentID, f.StartedInHours,
 			f.Open, f.WaitingSince, f.MissCandidate, f.MissAt, f.CSAT, f.CSATAt, string(doc)); err != nil {
 			return fmt.Errorf("write facts %s: %w", f.ConversationID, err)
 		}
 	}
+	modStmt, err := tx.PrepareContext(ctx, `INSERT INTO analytics_moderation (verdict_id, site_id, conversation_id, version, at, doc)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT(verdict_id) DO UPDATE SET version = excluded.version, at = excluded.at, doc = excluded.doc
+			WHERE excluded.version >= analytics_moderation.version`)
+	if err != nil {
+		return fmt.Errorf("write moderation facts: prepare: %w", err)
+	}
+	defer modStmt.Close()
 	for _, m := range mod {
 		doc, err := json.Marshal(m)
 		if err != nil {
 			return fmt.Errorf("encode moderation fact %s: %w", m.VerdictID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_moderation (verdict_id, site_id, conversation_id, version, at, doc)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT(verdict_id) DO UPDATE SET version = excluded.version, at = excluded.at, doc = excluded.doc
-			WHERE excluded.version >= analytics_moderation.version`,
+		if _, err := modStmt.ExecContext(ctx,
 			m.VerdictID, m.SiteID, m.ConversationID, m.Version, m.At, string(doc)); err != nil {
 			return fmt.Errorf("write moderation fact %s: %w", m.VerdictID, err)
 		}

@@ -18,6 +18,9 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// InsertEvents stores the events whose ids are not stored yet.
 	InsertEvents(ctx context.Context, events []ingest.Event) error
+	// EventCounts returns how many distinct events of each given
+	// conversation are stored (conversations with none may be left out).
+	EventCounts(ctx context.Context, ids []ConversationKey) (map[ConversationKey]int64, error)
 	// ConversationEvents returns every stored event of the given conversations.
 	ConversationEvents(ctx context.Context, ids []ConversationKey) (map[ConversationKey][]ingest.Event, error)
 	// WriteFacts upserts conversation and moderation facts; a row with a

@@ -97,3 +97,36 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	}
 	return path
 }
+
+// WaitJS polls a JavaScript predicate in the page until it is truthy, and
+// fails the test after d. A predicate that throws (for example while a
+// navigation replaces the page) counts as false.
+func WaitJS(t testing.TB, ctx context.Context, d time.Duration, predicate string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	expr := `(() => { try { return !!(` + predicate + `) } catch (e) { return false } })()`
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s: timed out after %s (last error: %v)", predicate, d, lastErr)
+}
+
+// Eval evaluates an expression in the page, awaiting a promise, and
+// decodes its value.
+func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}

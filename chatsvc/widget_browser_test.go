@@ -40,17 +40,7 @@ const shadow = `document.querySelector('#parley-widget-host').shadowRoot`
 // waitJS polls a boolean expression in the page.
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { try { return !!(`+expr+`) } catch (e) { return false } })()`))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("browser never showed %s (last error %v)", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	browsertest.WaitJS(t, ctx, 20*time.Second, expr)
 }
 
 func runJS(t *testing.T, ctx context.Context, expr string) {

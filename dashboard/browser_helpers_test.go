@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/parleychat/parley/browsertest"
 )
 
 // do runs browser actions and fails the test on the first error.
@@ -21,30 +23,13 @@ func do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Acti
 // retried; the last one is reported on timeout.
 func waitFor(t testing.TB, ctx context.Context, predicate string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+predicate+")"))
-		if err == nil && ok {
-			return
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: timed out (last error: %v)", predicate, lastErr)
+	browsertest.WaitJS(t, ctx, 10*time.Second, predicate)
 }
 
 // eval evaluates an expression (awaiting a promise) and decodes its value.
 func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, expr)
 }
 
 // loginUI signs in through the login page, starting from path.

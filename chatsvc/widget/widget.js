@@ -312,9 +312,17 @@
 
   Widget.prototype.renderForms = function () {
     var self = this;
-    this.form.textContent = "";
     var hasConv = !!this.conv;
-    if (!this.online && !hasConv) {
+    var mode = !this.online && !hasConv ? "offline" : "";
+    // After an offline message the conversation it created arrives; the
+    // visitor keeps seeing the thank-you note rather than a bare thread.
+    if (this.offlineSent && this.form.querySelector(".thanks")) return;
+    // A reconnect or presence change re-renders; a form the visitor is
+    // filling in stays as it is instead of being rebuilt empty.
+    if (mode && mode === this.formMode && this.form.firstChild) return;
+    this.formMode = mode;
+    this.form.textContent = "";
+    if (mode === "offline") {
       this.composer.hidden = true;
       var f = el("form", { class: "offline-form", "aria-label": "Leave a message" });
       f.appendChild(el("p", null, (this.site && this.site.offline_message) || "We are away. Leave a message and we will get back to you."));
@@ -329,6 +337,7 @@
         var frame = { type: "offline_message", client_id: id, name: name.value, email: email.value, text: text.value };
         self.pending[id] = { frame: frame, node: self.renderOwn(id, text.value) };
         self.send(frame);
+        self.offlineSent = true;
         self.form.textContent = "";
         self.form.appendChild(el("p", { class: "thanks", role: "status" }, "Thanks! We will reply by email."));
       });

@@ -18,6 +18,8 @@ import (
 	fws "github.com/fasthttp/websocket"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/parleychat/parley/browsertest"
 )
 
 // e2eAdminPassword is the first admin's password in end-to-end tests.
@@ -311,29 +313,12 @@ func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Acti
 // waitFor polls a JavaScript predicate until it is truthy, up to d.
 func waitFor(t *testing.T, ctx context.Context, d time.Duration, predicate string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+predicate+")"))
-		if err == nil && ok {
-			return
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: timed out after %s (last error: %v)", predicate, d, lastErr)
+	browsertest.WaitJS(t, ctx, d, predicate)
 }
 
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, expr)
 }
 
 // jsString quotes s as a JavaScript string literal.
