@@ -342,7 +342,7 @@ func (c *wsClient) send(v any) {
 // frames are skipped.
 func (c *wsClient) expect(typ string, pred func(frame) bool) frame {
 	c.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case f := <-c.frames:
@@ -364,7 +364,7 @@ func (c *wsClient) expect(typ string, pred func(frame) bool) frame {
 			c.mu.Unlock()
 			c.t.Fatalf("socket closed while waiting for %s: %v", typ, err)
 		case <-deadline:
-			c.t.Fatalf("no %s frame within 10 s", typ)
+			c.t.Fatalf("no %s frame within 20 s", typ)
 		}
 	}
 }

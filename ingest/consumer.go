@@ -145,28 +145,91 @@ func (c *Consumer) Lag() int64 {
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
 // commits it, leaves the group and returns nil. Any other return is a
 // failure to talk to the broker that outlived the reader's own retries.
+//
+// The next batch is fetched and decoded while the handler works on the
+// current one, so decoding overlaps the handler's I/O; offsets are still
+// committed one batch at a time, in order, after the handler returned. A
+// batch fetched ahead when Run stops is not committed and is read again
+// by the next consumer.
 func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	defer c.reader.Close()
-	for {
-		msgs, err := c.fetchBatch(ctx)
-		if len(msgs) == 0 {
-			if ctx.Err() != nil {
-				return nil
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	ahead := make(chan decodedBatch, 1)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(ahead)
+		for {
+			msgs, err := c.fetchBatch(fetchCtx)
+			if len(msgs) == 0 {
+				if err != nil && fetchCtx.Err() == nil {
+					fetchErr <- fmt.Errorf("consumer %s: fetch: %w", c.cfg.GroupID, err)
+					return
+				}
+				if fetchCtx.Err() != nil {
+					return
+				}
+				continue
 			}
-			if err != nil {
-				return fmt.Errorf("consumer %s: fetch: %w", c.cfg.GroupID, err)
+			select {
+			case ahead <- c.decode(msgs):
+			case <-fetchCtx.Done():
+				return
 			}
-			continue
 		}
-		// The batch in hand is finished even when stopping, so that its
-		// offsets are committed and nothing is handled twice needlessly.
-		if err := c.process(context.WithoutCancel(ctx), ctx, msgs, handle); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+	}()
+	defer func() {
+		stopFetching()
+		for range ahead { // let the fetcher exit before the reader closes
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-fetchErr:
 			return err
+		case b, ok := <-ahead:
+			if !ok {
+				select {
+				case err := <-fetchErr:
+					return err
+				default:
+					return nil
+				}
+			}
+			// The batch in hand is finished even when stopping, so that its
+			// offsets are committed and nothing is handled twice needlessly.
+			if err := c.process(context.WithoutCancel(ctx), ctx, b, handle); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
 		}
 	}
+}
+
+// decodedBatch is one fetched batch, decoded, with its poison apart.
+type decodedBatch struct {
+	msgs          []kafka.Message
+	records       []Record
+	poison        []kafka.Message
+	poisonReasons []string
+}
+
+func (c *Consumer) decode(msgs []kafka.Message) decodedBatch {
+	b := decodedBatch{msgs: msgs, records: make([]Record, 0, len(msgs))}
+	for _, m := range msgs {
+		c.noteLag(m)
+		e, err := Decode(m.Value)
+		if err != nil {
+			b.poison = append(b.poison, m)
+			b.poisonReasons = append(b.poisonReasons, err.Error())
+			continue
+		}
+		b.records = append(b.records, Record{Event: e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+	}
+	return b
 }
 
 // fetchBatch blocks for the first message, then gathers more for up to
@@ -189,25 +252,13 @@ func (c *Consumer) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 	return msgs, nil
 }
 
-// process decodes, hands the batch to the handler until it succeeds,
+// process hands a decoded batch to the handler until it succeeds,
 // dead-letters the poison and commits. work outlives stop so the batch in
 // hand completes; stop ends the retry loop.
-func (c *Consumer) process(work, stop context.Context, msgs []kafka.Message, handle Handler) error {
+func (c *Consumer) process(work, stop context.Context, b decodedBatch, handle Handler) error {
 	start := time.Now()
-	records := make([]Record, 0, len(msgs))
+	msgs, records, poison, poisonReasons := b.msgs, b.records, b.poison, b.poisonReasons
 	var rejects []Reject
-	var poison []kafka.Message
-	var poisonReasons []string
-	for _, m := range msgs {
-		c.noteLag(m)
-		e, err := Decode(m.Value)
-		if err != nil {
-			poison = append(poison, m)
-			poisonReasons = append(poisonReasons, err.Error())
-			continue
-		}
-		records = append(records, Record{Event: e, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-	}
 	if len(records) > 0 {
 		backoff := 100 * time.Millisecond
 		for attempt := 1; ; attempt++ {
