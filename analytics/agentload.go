@@ -13,6 +13,38 @@ type AgentLoad struct {
 	MaxConcurrent int64 `json:"max_concurrent"`
 	// AvgConcurrent is the time-weighted mean of owned conversations over the range.
 	AvgConcurrent float64 `json:"avg_concurrent"`
+	// OnlineMs and AwayMs are the milliseconds of the range (up to now)
+	// the agent was online or away, from agent.presence events.
+	OnlineMs int64 `json:"online_ms"`
+	AwayMs   int64 `json:"away_ms"`
+}
+
+// withPresence adds online and away time to loads. Agents with presence
+// time but no conversations are added too, unless the filter narrows by
+// site, team, channel or hours (presence has none of these, so only agents
+// the filter's conversations name are kept); an agent filter keeps that agent.
+func withPresence(loads []AgentLoad, pt map[string]PresenceTime, flt Filter) []AgentLoad {
+	have := make(map[string]bool, len(loads))
+	for i := range loads {
+		have[loads[i].AgentID] = true
+		p := pt[loads[i].AgentID]
+		loads[i].OnlineMs, loads[i].AwayMs = p.OnlineMs, p.AwayMs
+	}
+	if flt.SiteID != "" || flt.TeamID != "" || flt.Channel != "" || flt.Hours != "" {
+		return loads
+	}
+	added := false
+	for agent, p := range pt {
+		if have[agent] || p.OnlineMs+p.AwayMs == 0 || flt.AgentID != "" && agent != flt.AgentID {
+			continue
+		}
+		loads = append(loads, AgentLoad{AgentID: agent, OnlineMs: p.OnlineMs, AwayMs: p.AwayMs})
+		added = true
+	}
+	if added {
+		sort.Slice(loads, func(i, j int) bool { return loads[i].AgentID < loads[j].AgentID })
+	}
+	return loads
 }
 
 // agentLoad sweeps ownership intervals clipped to [from, to); an interval

@@ -296,7 +296,17 @@ func (s *Service) agents(c *fiber.Ctx) error {
 	if err != nil {
 		return s.storeError(c, "agent load", err)
 	}
-	return c.JSON(fiber.Map{"agents": agentLoad(as, q.From.UnixMilli(), q.To.UnixMilli(), q.Now.UnixMilli())})
+	pe, err := s.cfg.Store.PresenceEvents(ctx, q.From, q.To)
+	if err != nil {
+		return s.storeError(c, "agent presence", err)
+	}
+	changes, err := decodePresence(pe)
+	if err != nil {
+		return s.storeError(c, "agent presence", err)
+	}
+	from, to, now := q.From.UnixMilli(), q.To.UnixMilli(), q.Now.UnixMilli()
+	loads := withPresence(agentLoad(as, from, to, now), presenceTime(changes, from, to, now), q.Filter)
+	return c.JSON(fiber.Map{"agents": loads})
 }
 
 func (s *Service) pipeline(c *fiber.Ctx) error {

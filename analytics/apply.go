@@ -112,6 +112,10 @@ func (a *applier) apply(ctx context.Context, events []ingest.Event) (st applySta
 	byConv := map[ConversationKey][]ingest.Event{}
 	var keys []ConversationKey
 	for _, e := range events {
+		if e.Type == ingest.AgentPresence {
+			// Presence belongs to no conversation: stored raw, read by agent online time.
+			continue
+		}
 		k := ConversationKey{SiteID: e.SiteID, ConversationID: e.ConversationID}
 		if _, ok := byConv[k]; !ok {
 			keys = append(keys, k)

@@ -591,6 +591,37 @@ func (s *ClickHouseStore) Assignments(ctx context.Context, q Query) ([]Assignmen
 	return out, nil
 }
 
+// PresenceEvents implements Store.
+func (s *ClickHouseStore) PresenceEvents(ctx context.Context, from, to time.Time) ([]ingest.Event, error) {
+	typ := string(ingest.AgentPresence)
+	rows, err := s.conn.Query(ctx, `SELECT raw FROM events
+		WHERE type = ? AND occurred_at >= ? AND occurred_at < ?
+		UNION ALL
+		SELECT argMax(raw, occurred_at) FROM events
+		WHERE type = ? AND occurred_at < ? GROUP BY conversation_id`,
+		typ, from.UnixMilli(), to.UnixMilli(), typ, from.UnixMilli())
+	if err != nil {
+		return nil, unavailable("presence events", err)
+	}
+	defer rows.Close()
+	var out []ingest.Event
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("scan presence event: %w", err)
+		}
+		var e ingest.Event
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("decode stored presence event: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("presence events", err)
+	}
+	return out, nil
+}
+
 // Moderation implements Store.
 func (s *ClickHouseStore) Moderation(ctx context.Context, q Query) (ModerationReport, error) {
 	args := []any{q.To.UnixMilli()}

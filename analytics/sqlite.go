@@ -357,6 +357,40 @@ func (s *SQLiteStore) Assignments(ctx context.Context, q Query) ([]Assignment, e
 	return out, rows.Err()
 }
 
+// PresenceEvents implements Store.
+func (s *SQLiteStore) PresenceEvents(ctx context.Context, from, to time.Time) ([]ingest.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT raw FROM analytics_events
+		WHERE type = ? AND occurred_at >= ? AND occurred_at < ?
+		UNION ALL
+		SELECT e.raw FROM analytics_events e JOIN (
+			SELECT conversation_id, MAX(occurred_at) AS last FROM analytics_events
+			WHERE type = ? AND occurred_at < ? GROUP BY conversation_id
+		) l ON e.conversation_id = l.conversation_id AND e.occurred_at = l.last
+		WHERE e.type = ?`,
+		string(ingest.AgentPresence), from.UnixMilli(), to.UnixMilli(),
+		string(ingest.AgentPresence), from.UnixMilli(), string(ingest.AgentPresence))
+	if err != nil {
+		return nil, fmt.Errorf("load presence events: %w", err)
+	}
+	defer rows.Close()
+	var out []ingest.Event
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("load presence events: %w", err)
+		}
+		var e ingest.Event
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("decode stored presence event: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load presence events: %w", err)
+	}
+	return out, nil
+}
+
 // Moderation implements Store.
 func (s *SQLiteStore) Moderation(ctx context.Context, q Query) (ModerationReport, error) {
 	args := []any{q.To.UnixMilli()}

@@ -33,6 +33,10 @@ type Store interface {
 	// Assignments lists agent ownership intervals overlapping the range of
 	// conversations that match the filter.
 	Assignments(ctx context.Context, q Query) ([]Assignment, error)
+	// PresenceEvents returns the agent.presence events that decide online
+	// time in [from, to): each agent's last one before from and every one
+	// in the range. The same event may appear twice.
+	PresenceEvents(ctx context.Context, from, to time.Time) ([]ingest.Event, error)
 	// Moderation computes the moderation metrics of the range.
 	Moderation(ctx context.Context, q Query) (ModerationReport, error)
 	// Overview computes the live numbers: dayStart is midnight in the viewer's zone.

@@ -3,6 +3,7 @@ package chatsvc
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -186,6 +187,33 @@ func TestQueueAndPresence(t *testing.T) {
 		ev.Into(&p)
 		return p.Reason == "agent_offline"
 	}))
+	// Every change of effective presence is an agent.presence event, in order per agent.
+	presence := func(agent string, want ...string) {
+		t.Helper()
+		var got []string
+		chat.waitFor(t, fmt.Sprintf("%d agent.presence events of %s", len(want), agent), func(evs []ingest.Event) bool {
+			got = got[:0]
+			for _, ev := range evs {
+				if ev.Type != ingest.AgentPresence || ev.ConversationID != ingest.AgentKey(agent) {
+					continue
+				}
+				var p ingest.AgentPresencePayload
+				if err := ev.Into(&p); err != nil {
+					t.Errorf("agent.presence payload: %v", err)
+				}
+				if ev.SiteID != "*" || ev.Actor.Role != ingest.RoleAgent || ev.Actor.ID != agent {
+					t.Errorf("agent.presence envelope = site %q actor %+v", ev.SiteID, ev.Actor)
+				}
+				got = append(got, p.Previous+">"+p.Status)
+			}
+			return len(got) >= len(want)
+		})
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("agent.presence of %s = %v, want %v", agent, got, want)
+		}
+	}
+	presence(alan.user.ID, "offline>online", "online>away", "away>offline")
+	presence(grace.user.ID, "offline>online", "online>offline")
 }
 
 // TestBot answers from the FAQ as role bot and hands over on request.

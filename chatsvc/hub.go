@@ -89,14 +89,19 @@ func (h *hub) addAgent(c *client) AgentInfo {
 	}
 	p.info.Name, p.info.TeamID = c.user.Name, c.user.TeamID
 	p.conns++
+	var change *presenceChange
 	if p.info.Status == StatusOffline {
 		p.info.Status = StatusOnline
+		change = &presenceChange{AgentID: c.user.ID, Status: StatusOnline, Previous: StatusOffline, At: time.Now()}
 	}
 	info := h.infoLocked(p)
 	h.mu.Unlock()
 	h.s.metrics.connections.WithLabelValues("agent").Inc()
 	h.s.rememberAgent(c.user)
 	h.broadcastPresence(info)
+	if change != nil {
+		h.s.writer.submit(context.Background(), &op{fn: h.s.presenceOp(*change)})
+	}
 	h.s.writer.poke()
 	return info
 }
@@ -122,15 +127,15 @@ func (h *hub) setPresence(userID, status string) AgentInfo {
 		h.mu.Unlock()
 		return AgentInfo{}
 	}
+	change := presenceChange{AgentID: userID, Status: status, Previous: p.info.Status, At: time.Now()}
 	changed := p.info.Status != status
 	p.info.Status = status
 	info := h.infoLocked(p)
 	h.mu.Unlock()
 	if changed {
 		h.broadcastPresence(info)
-		if status == StatusOffline {
-			h.s.writer.submit(context.Background(), &op{fn: h.s.agentOfflineOp(userID)})
-		}
+		// Going offline also returns the agent's conversations to the queue.
+		h.s.writer.submit(context.Background(), &op{fn: h.s.presenceOp(change)})
 		h.s.writer.poke()
 	}
 	return info
@@ -140,13 +145,14 @@ func (h *hub) setPresence(userID, status string) AgentInfo {
 // records visitor.left for visitors gone that long.
 func (h *hub) sweep(ctx context.Context, now time.Time) {
 	var offline []AgentInfo
+	var changes []presenceChange
 	var left []string
 	h.mu.Lock()
 	for id, p := range h.presence {
 		if p.conns == 0 && p.info.Status != StatusOffline && now.Sub(p.goneAt) >= h.s.cfg.AgentOfflineGrace {
+			changes = append(changes, presenceChange{AgentID: id, Status: StatusOffline, Previous: p.info.Status, At: time.Now()})
 			p.info.Status = StatusOffline
 			offline = append(offline, h.infoLocked(p))
-			_ = id
 		}
 	}
 	for v, at := range h.visitorGone {
@@ -158,7 +164,10 @@ func (h *hub) sweep(ctx context.Context, now time.Time) {
 	h.mu.Unlock()
 	for _, info := range offline {
 		h.broadcastPresence(info)
-		h.s.writer.submit(ctx, &op{fn: h.s.agentOfflineOp(info.ID)})
+	}
+	for _, ch := range changes {
+		// Also returns the agent's conversations to the queue.
+		h.s.writer.submit(ctx, &op{fn: h.s.presenceOp(ch)})
 	}
 	for _, v := range left {
 		h.s.writer.submit(ctx, &op{fn: h.s.leaveOp(v, "", "timeout")})

@@ -220,12 +220,51 @@ func (p *ModerationDecisionPayload) validate() error {
 	return fmt.Errorf("decision %q is not approve, remove, ban or reviewed", p.Decision)
 }
 
+// AgentPresence is written when an agent's effective presence changes.
+// It belongs to no conversation: its conversation_id is AgentKey(agent id)
+// so one agent's presence changes share a Kafka key and stay in order.
+const AgentPresence Type = "agent.presence"
+
+// Agent presence statuses.
+const (
+	PresenceOnline  = "online"
+	PresenceAway    = "away"
+	PresenceOffline = "offline"
+)
+
+// AgentKeyPrefix starts the conversation_id of agent.presence events.
+const AgentKeyPrefix = "agent:"
+
+// AgentKey returns the conversation_id (and Kafka key) of an agent's
+// presence events.
+func AgentKey(agentID string) string { return AgentKeyPrefix + agentID }
+
+// AgentPresencePayload is an agent's new presence and the one it replaces.
+type AgentPresencePayload struct {
+	Status   string `json:"status"`
+	Previous string `json:"previous,omitempty"`
+}
+
+func (p *AgentPresencePayload) validate() error {
+	if !validPresence(p.Status) {
+		return fmt.Errorf("status %q is not online, away or offline", p.Status)
+	}
+	if p.Previous != "" && !validPresence(p.Previous) {
+		return fmt.Errorf("previous %q is not online, away or offline", p.Previous)
+	}
+	return nil
+}
+
+func validPresence(s string) bool {
+	return s == PresenceOnline || s == PresenceAway || s == PresenceOffline
+}
+
 // Types lists every event type this build knows, in documentation order.
 var Types = []Type{
 	ConversationStarted, ConversationQueued, MessageSent, MessageRead,
 	ConversationAssigned, ConversationTransferred, ConversationResolved,
 	ConversationReopened, VisitorLeft, CSATSubmitted, ModerationVerdict,
-	ModerationDecision,
+	ModerationDecision, AgentPresence,
 }
 
 // PayloadFor returns a new zero payload of the type that belongs to typ.
@@ -255,6 +294,8 @@ func PayloadFor(typ Type) (any, bool) {
 		return &ModerationVerdictPayload{}, true
 	case ModerationDecision:
 		return &ModerationDecisionPayload{}, true
+	case AgentPresence:
+		return &AgentPresencePayload{}, true
 	}
 	return nil, false
 }

@@ -111,6 +111,13 @@ func seedDemo(ctx context.Context, n *node, siteID string, weeks int, out func(s
 			out(fmt.Sprintf("demo: %d conversations, %d events published (up to %s)", conversations, published, local.Format("2006-01-02")))
 		}
 	}
+	for day := start.In(loc); day.Before(end); day = day.AddDate(0, 0, 1) {
+		evs, err := demoShifts(rng, day, end, agents)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, evs...)
+	}
 	if err := flush(); err != nil {
 		return err
 	}
@@ -295,4 +302,40 @@ func (d demoSeeder) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// demoShifts writes each agent's presence for one working day: online from
+// about 08:00, away for lunch, offline at about 17:00 (local time).
+func demoShifts(rng *rand.Rand, day, end time.Time, agents []demoAgent) ([]ingest.Event, error) {
+	if wd := day.Weekday(); wd == time.Saturday || wd == time.Sunday {
+		return nil, nil
+	}
+	midnight := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, day.Location())
+	var evs []ingest.Event
+	for _, a := range agents {
+		at := func(h, m int) time.Time {
+			return midnight.Add(time.Duration(h)*time.Hour + time.Duration(m+rng.IntN(20))*time.Minute)
+		}
+		shift := []struct {
+			when           time.Time
+			status, before string
+		}{
+			{at(7, 50), ingest.PresenceOnline, ingest.PresenceOffline},
+			{at(12, 0), ingest.PresenceAway, ingest.PresenceOnline},
+			{at(12, 40), ingest.PresenceOnline, ingest.PresenceAway},
+			{at(17, 0), ingest.PresenceOffline, ingest.PresenceOnline},
+		}
+		for _, sh := range shift {
+			if sh.when.After(end) {
+				break
+			}
+			e, err := ingest.New(ingest.AgentPresence, "*", ingest.AgentKey(a.id), ingest.Actor{Role: ingest.RoleAgent, ID: a.id}, sh.when,
+				ingest.AgentPresencePayload{Status: sh.status, Previous: sh.before})
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, e)
+		}
+	}
+	return evs, nil
 }

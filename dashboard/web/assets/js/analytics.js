@@ -33,7 +33,7 @@ export const analyticsAPI = {
   exportURL: (p, drill) => '/api/analytics/export.csv' + query({...rangeParams(p), ...drillParams(drill)}),
   // GET /api/analytics/overview?tz=&site= → the live overview
   overview: (site) => get('/api/analytics/overview' + query({tz: viewerTZ, site})),
-  // GET /api/analytics/agents → {agents:[{agent_id, handled, max_concurrent, avg_concurrent}]}
+  // GET /api/analytics/agents → {agents:[{agent_id, handled, max_concurrent, avg_concurrent, online_ms, away_ms}]}
   agentLoad: (p) => get('/api/analytics/agents' + query(rangeParams({...p, bucket: ''}))),
   // GET /api/analytics/moderation → {items, decisions, time_to_review, backlog}
   moderation: (p) => get('/api/analytics/moderation' + query(rangeParams({...p, bucket: ''}))),

@@ -159,7 +159,7 @@ export async function mount(root, ctx) {
     loadTables(q);
   }
 
-  // Agent load: conversations owned at once per agent over the range.
+  // Agent load: conversations owned at once per agent over the range, and online time.
   async function loadAgentLoad(q) {
     let rows;
     try {
@@ -184,8 +184,10 @@ export async function mount(root, ctx) {
       {key: 'handled', label: 'Conversations handled', numeric: true, format: (v) => fmtNumber(v)},
       {key: 'max_concurrent', label: 'Most at once', numeric: true, format: (v) => fmtNumber(v)},
       {key: 'avg_concurrent', label: 'Average at once', numeric: true, format: (v) => fmtNumber(v, 2)},
+      {key: 'online_ms', label: 'Online', numeric: true, format: (v) => fmtDuration(v || 0)},
+      {key: 'away_ms', label: 'Away', numeric: true, format: (v) => fmtDuration(v || 0)},
     ], rows.map((r, i) => ({...r, name: labels[i]})), {
-      empty: 'No agent owned a conversation in this range.',
+      empty: 'No agent was online or owned a conversation in this range.',
       onRow: (row) => drillDown({metric: 'handled', filter: {agent: row.agent_id}, label: row.name}),
     }));
   }
