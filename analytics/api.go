@@ -19,12 +19,12 @@ import (
 // role (admins hold it too).
 func (s *Service) Mount(r fiber.Router) {
 	g := r.Group("/api/analytics", s.cfg.Guard.Require(access.Supervisor))
-	g.Get("/report", s.report)
+	g.Get("/report", s.queryHandler("report", s.report))
 	g.Get("/conversations", s.conversations)
 	g.Get("/export.csv", s.export)
 	g.Get("/overview", s.overview)
-	g.Get("/moderation", s.moderation)
-	g.Get("/agents", s.agents)
+	g.Get("/moderation", s.queryHandler("moderation", s.moderation))
+	g.Get("/agents", s.queryHandler("agent load", s.agents))
 	g.Get("/pipeline", s.pipeline)
 	r.Get("/ws/analytics", s.cfg.Guard.Require(access.Supervisor), s.checkOrigin, websocket.New(s.live))
 }
@@ -54,21 +54,53 @@ func (s *Service) acquire(c *fiber.Ctx) (context.Context, func(), error) {
 	}
 }
 
-func (s *Service) report(c *fiber.Ctx) error {
-	q, err := queryFromRequest(c, time.Now())
+// queryHandler answers a range query: it parses the query, takes one of
+// the heavy-query slots, runs answer within the query timeout and writes
+// its result as JSON. what names the query in errors.
+func (s *Service) queryHandler(what string, answer func(ctx context.Context, q Query) (any, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		q, err := queryFromRequest(c, time.Now())
+		if err != nil {
+			return badRequest(c, err)
+		}
+		ctx, release, err := s.acquire(c)
+		if ctx == nil {
+			return err
+		}
+		defer release()
+		out, err := answer(ctx, q)
+		if err != nil {
+			return s.storeError(c, what, err)
+		}
+		return c.JSON(out)
+	}
+}
+
+func (s *Service) report(ctx context.Context, q Query) (any, error) {
+	return s.cfg.Store.Report(ctx, q)
+}
+
+func (s *Service) moderation(ctx context.Context, q Query) (any, error) {
+	return s.cfg.Store.Moderation(ctx, q)
+}
+
+// agents answers agent load with each agent's online and away time.
+func (s *Service) agents(ctx context.Context, q Query) (any, error) {
+	as, err := s.cfg.Store.Assignments(ctx, q)
 	if err != nil {
-		return badRequest(c, err)
+		return nil, fmt.Errorf("agent load: %w", err)
 	}
-	ctx, release, err := s.acquire(c)
-	if ctx == nil {
-		return err
-	}
-	defer release()
-	r, err := s.cfg.Store.Report(ctx, q)
+	pe, err := s.cfg.Store.PresenceEvents(ctx, q.From, q.To)
 	if err != nil {
-		return s.storeError(c, "report", err)
+		return nil, fmt.Errorf("agent presence: %w", err)
 	}
-	return c.JSON(r)
+	changes, err := decodePresence(pe)
+	if err != nil {
+		return nil, fmt.Errorf("agent presence: %w", err)
+	}
+	from, to, now := q.From.UnixMilli(), q.To.UnixMilli(), q.Now.UnixMilli()
+	loads := withPresence(agentLoad(as, from, to, now), presenceTime(changes, from, to, now), q.Filter)
+	return fiber.Map{"agents": loads}, nil
 }
 
 func drillFromRequest(c *fiber.Ctx, limitMax int) (Drill, error) {
@@ -263,50 +295,6 @@ func (s *Service) overview(c *fiber.Ctx) error {
 		return s.storeError(c, "overview", err)
 	}
 	return c.JSON(o)
-}
-
-func (s *Service) moderation(c *fiber.Ctx) error {
-	q, err := queryFromRequest(c, time.Now())
-	if err != nil {
-		return badRequest(c, err)
-	}
-	ctx, release, err := s.acquire(c)
-	if ctx == nil {
-		return err
-	}
-	defer release()
-	m, err := s.cfg.Store.Moderation(ctx, q)
-	if err != nil {
-		return s.storeError(c, "moderation", err)
-	}
-	return c.JSON(m)
-}
-
-func (s *Service) agents(c *fiber.Ctx) error {
-	q, err := queryFromRequest(c, time.Now())
-	if err != nil {
-		return badRequest(c, err)
-	}
-	ctx, release, err := s.acquire(c)
-	if ctx == nil {
-		return err
-	}
-	defer release()
-	as, err := s.cfg.Store.Assignments(ctx, q)
-	if err != nil {
-		return s.storeError(c, "agent load", err)
-	}
-	pe, err := s.cfg.Store.PresenceEvents(ctx, q.From, q.To)
-	if err != nil {
-		return s.storeError(c, "agent presence", err)
-	}
-	changes, err := decodePresence(pe)
-	if err != nil {
-		return s.storeError(c, "agent presence", err)
-	}
-	from, to, now := q.From.UnixMilli(), q.To.UnixMilli(), q.Now.UnixMilli()
-	loads := withPresence(agentLoad(as, from, to, now), presenceTime(changes, from, to, now), q.Filter)
-	return c.JSON(fiber.Map{"agents": loads})
 }
 
 func (s *Service) pipeline(c *fiber.Ctx) error {
