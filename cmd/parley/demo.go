@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/parleychat/parley/access"
+	"github.com/parleychat/parley/chatsvc"
 	"github.com/parleychat/parley/ingest"
 )
 
@@ -279,12 +281,31 @@ func (n *node) welcome(ctx context.Context, stdout io.Writer) error {
 	if created {
 		n.log.Info("created first site", "site", site.ID)
 	}
-	fmt.Fprintf(stdout, "Widget snippet for site %q:\n  <script src=\"%s/widget.js\" data-site-key=\"%s\" async></script>\n", site.Name, n.url, site.Key)
+	snippet := chatsvc.Snippet(n.url, site.Key)
+	fmt.Fprintf(stdout, "Widget snippet for site %q:\n  %s\nTry the widget as a visitor: %s/try\n", site.Name, snippet, n.url)
+	n.app.Get("/try", func(c *fiber.Ctx) error {
+		c.Type("html", "utf-8")
+		return tryPage.Execute(c, map[string]string{"Site": site.Name, "Src": n.url + "/widget.js", "Key": site.Key})
+	})
 	if n.cfg.Demo {
 		n.components["demo"] = demoSeeder{n: n, siteID: site.ID, out: stdout}
 	}
 	return nil
 }
+
+// tryPage is a stand-in shop page on Parley's own origin (which the first
+// site allows) so a new user can chat as a visitor at once.
+var tryPage = template.Must(template.New("try").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Example shop · Parley widget</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1f2937}</style>
+</head><body>
+<h1>Example shop</h1>
+<p>This page stands in for your website. The chat bubble in the corner is the Parley widget of site <strong>{{.Site}}</strong>,
+installed with one script tag. Open the staff app in another browser (or a private window), sign in as an agent, and answer.</p>
+<script src="{{.Src}}" data-site-key="{{.Key}}" async></script>
+</body></html>
+`))
 
 // demoSeeder runs seedDemo as a component so shutdown waits for it.
 type demoSeeder struct {

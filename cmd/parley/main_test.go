@@ -178,6 +178,10 @@ func TestServeIsReadyAndOwnsItsDataDirectory(t *testing.T) {
 	if code, metrics := get(t, url+"/metrics"); code != http.StatusOK || !strings.Contains(metrics, "go_goroutines") {
 		t.Errorf("/metrics = %d without Go metrics", code)
 	}
+	// A fresh serve has a site whose widget works on Parley's own /try page.
+	if code, page := get(t, url+"/try"); code != http.StatusOK || !strings.Contains(page, `<script src="`+url+`/widget.js" data-site-key="pk_`) {
+		t.Errorf("/try = %d without the first site's snippet:\n%s", code, page)
+	}
 
 	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, io.Discard, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "another parley is already running on data directory "+dir) {

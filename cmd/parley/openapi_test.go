@@ -145,7 +145,7 @@ func classifyRoute(path string) (routeKind, bool) {
 		return routeREST, true
 	case strings.HasPrefix(path, "/ws/"):
 		return routeSocket, true
-	case path == "/", path == "/login", path == "/app", strings.HasPrefix(path, "/app/"),
+	case path == "/", path == "/login", path == "/try", path == "/app", strings.HasPrefix(path, "/app/"),
 		strings.HasPrefix(path, "/assets/"), strings.HasPrefix(path, "/widget"), strings.HasPrefix(path, "/files/"):
 		return routePage, true
 	}
