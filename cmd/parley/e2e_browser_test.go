@@ -116,7 +116,9 @@ func TestE2ESupervisorFiltersAndDrillsDown(t *testing.T) {
 	browsertest.Screenshot(t, ctx, "e2e-supervisor-drilldown")
 
 	// And from the conversation to its transcript with the timeline.
-	do(t, ctx, "open the transcript", chromedp.Click(chromedp.CSS("#drilldown tbody tr")))
+	// The page scrolls smoothly to the drill-down, so a click at screen
+	// coordinates could land mid-scroll; click the row element itself.
+	do(t, ctx, "open the transcript", chromedp.Evaluate[chromedp.Void](`document.querySelector('#drilldown tbody tr').click()`))
 	waitFor(t, ctx, 15*time.Second, fmt.Sprintf(`location.pathname === %s && document.querySelectorAll('#transcript .msg').length === 2`, jsString("/app/conversations/"+convA)))
 	msgs := eval[[]string](t, ctx, `[...document.querySelectorAll('#transcript .msg')].map(m => m.firstChild.textContent)`)
 	if len(msgs) != 2 || msgs[0] != "Where is my order A-1001?" || msgs[1] != "It ships today, sorry for the wait!" {
