@@ -375,6 +375,20 @@ func inSet(vals []string) clickhouse.GroupSet {
 	return g
 }
 
+// keySets returns the keys as a set, and the sets of their sites and
+// conversations for an IN filter (which over-selects: callers keep only
+// the rows whose key is wanted).
+func keySets(keys []ConversationKey) (want map[ConversationKey]bool, sites, convs map[string]bool) {
+	want = make(map[ConversationKey]bool, len(keys))
+	sites, convs = map[string]bool{}, map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+		sites[k.SiteID] = true
+		convs[k.ConversationID] = true
+	}
+	return want, sites, convs
+}
+
 // EventCounts implements Store: distinct ids, since a retried insert
 // can hold a row twice until ReplacingMergeTree merges it.
 func (s *ClickHouseStore) EventCounts(ctx context.Context, keys []ConversationKey) (map[ConversationKey]int64, error) {
@@ -382,13 +396,7 @@ func (s *ClickHouseStore) EventCounts(ctx context.Context, keys []ConversationKe
 	if len(keys) == 0 {
 		return out, nil
 	}
-	want := make(map[ConversationKey]bool, len(keys))
-	siteSet, convSet := map[string]bool{}, map[string]bool{}
-	for _, k := range keys {
-		want[k] = true
-		siteSet[k.SiteID] = true
-		convSet[k.ConversationID] = true
-	}
+	want, siteSet, convSet := keySets(keys)
 	rows, err := s.conn.Query(ctx, `SELECT site_id, conversation_id, uniqExact(event_id) FROM events
 		WHERE site_id IN ? AND conversation_id IN ? GROUP BY site_id, conversation_id`, inSet(setKeys(siteSet)), inSet(setKeys(convSet)))
 	if err != nil {
@@ -417,13 +425,7 @@ func (s *ClickHouseStore) ConversationEvents(ctx context.Context, keys []Convers
 	if len(keys) == 0 {
 		return out, nil
 	}
-	want := make(map[ConversationKey]bool, len(keys))
-	siteSet, convSet := map[string]bool{}, map[string]bool{}
-	for _, k := range keys {
-		want[k] = true
-		siteSet[k.SiteID] = true
-		convSet[k.ConversationID] = true
-	}
+	want, siteSet, convSet := keySets(keys)
 	rows, err := s.conn.Query(ctx, `SELECT site_id, conversation_id, raw FROM events
 		WHERE site_id IN ? AND conversation_id IN ?`, inSet(setKeys(siteSet)), inSet(setKeys(convSet)))
 	if err != nil {
