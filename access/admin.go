@@ -21,6 +21,7 @@ import (
 //	POST   /api/admin/teams          create {name} (admin)
 //	PATCH  /api/admin/teams/:id      rename {name} (admin)
 //	DELETE /api/admin/teams/:id      delete; members lose the team (admin)
+//	GET    /api/admin/signins        the sign-in audit, newest first: ?failed=1, ?limit= (admin)
 //	GET    /api/auth/staff           read-only directory of staff names, roles
 //	                                 and teams for any signed-in staff member
 //	                                 (transfer targets, report filters)
@@ -38,6 +39,7 @@ func (g *Guard) MountAdmin(r fiber.Router) {
 	r.Post("/api/admin/teams", admin, g.createTeam)
 	r.Patch("/api/admin/teams/:id", admin, g.renameTeam)
 	r.Delete("/api/admin/teams/:id", admin, g.deleteTeam)
+	r.Get("/api/admin/signins", admin, g.listSignIns)
 	r.Get("/api/auth/staff", g.Require(), g.staffDirectory)
 }
 
@@ -47,6 +49,7 @@ type createUserRequest struct {
 	Password string   `json:"password"`
 	Roles    []string `json:"roles"`
 	TeamID   string   `json:"team_id"`
+	Sites    []string `json:"sites"`
 }
 
 type updateUserRequest struct {
@@ -54,6 +57,7 @@ type updateUserRequest struct {
 	Roles    *[]string `json:"roles"`
 	TeamID   *string   `json:"team_id"`
 	Password *string   `json:"password"`
+	Sites    *[]string `json:"sites"`
 }
 
 type teamRequest struct {
@@ -163,6 +167,10 @@ func (g *Guard) createUser(c *fiber.Ctx) error {
 	if len(req.Password) < 8 || len(req.Password) > 72 {
 		return fiber.NewError(fiber.StatusBadRequest, "password must be 8 to 72 bytes long")
 	}
+	sites, err := cleanSites(req.Sites)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, err.Error())
+	}
 	u, err := g.store.CreateUser(c.UserContext(), req.Email, name, req.Password, roles, req.TeamID)
 	if errors.Is(err, ErrExists) {
 		return fiber.NewError(fiber.StatusConflict, err.Error())
@@ -170,6 +178,10 @@ func (g *Guard) createUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := g.store.SetSites(c.UserContext(), u.ID, sites); err != nil {
+		return err
+	}
+	u.Sites = sites
 	by, _ := UserOf(c)
 	g.log.Info("staff user created", "user", u.ID, "roles", u.Roles, "by", by.ID)
 	return c.Status(fiber.StatusCreated).JSON(u)
@@ -212,6 +224,12 @@ func (g *Guard) updateUser(c *fiber.Ctx) error {
 			return fiber.NewError(fiber.StatusBadRequest, "password must be 8 to 72 bytes long")
 		}
 	}
+	var sites []string
+	if req.Sites != nil {
+		if sites, err = cleanSites(*req.Sites); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
+	}
 	if isAdmin(u.Roles) && !isAdmin(roles) {
 		me, _ := UserOf(c)
 		if me.ID == u.ID {
@@ -227,12 +245,17 @@ func (g *Guard) updateUser(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	if req.Sites != nil {
+		if err := g.store.SetSites(ctx, id, sites); err != nil {
+			return err
+		}
+	}
 	u, err = g.store.User(ctx, id)
 	if err != nil {
 		return err
 	}
 	by, _ := UserOf(c)
-	g.log.Info("staff user updated", "user", u.ID, "roles", u.Roles, "password_changed", password != "", "by", by.ID)
+	g.log.Info("staff user updated", "user", u.ID, "roles", u.Roles, "sites", u.Sites, "password_changed", password != "", "by", by.ID)
 	return c.JSON(u)
 }
 
@@ -274,6 +297,18 @@ func (g *Guard) deleteUser(c *fiber.Ctx) error {
 	}
 	g.log.Info("staff user deleted", "user", id, "by", me.ID)
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (g *Guard) listSignIns(c *fiber.Ctx) error {
+	limit := c.QueryInt("limit", 100)
+	if limit < 1 || limit > 1000 {
+		return fiber.NewError(fiber.StatusBadRequest, "limit must be between 1 and 1000")
+	}
+	list, err := g.store.SignIns(c.UserContext(), c.Query("failed") == "1", limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"signins": list})
 }
 
 func (g *Guard) listTeams(c *fiber.Ctx) error {
@@ -349,8 +384,12 @@ func (g *Guard) staffDirectory(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	me, _ := UserOf(c)
 	staff := make([]StaffEntry, 0, len(users))
 	for _, u := range users {
+		if !me.SharesSite(u) {
+			continue // staff of other sites are not this user's colleagues
+		}
 		staff = append(staff, StaffEntry{ID: u.ID, Name: u.Name, Roles: u.Roles, TeamID: u.TeamID})
 	}
 	return c.JSON(fiber.Map{"staff": staff, "teams": teams})

@@ -4,6 +4,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,27 +23,39 @@ const localsUser = "parley.access.user"
 
 // Guard authenticates staff requests and checks roles.
 type Guard struct {
-	store  *Store
+	store  *Directory
 	secure bool
 	log    *slog.Logger
+	// origins may post the sign-in form besides the server's own host.
+	origins []string
+
+	// API tokens (guard_token.go): nil tokens refuses every Bearer call.
+	tokens      *Tokens
+	tokenMu     sync.RWMutex
+	tokenRoutes []TokenRoute
 }
 
 // NewGuard builds a guard; secureCookies sets the Secure flag (behind TLS).
-func NewGuard(store *Store, secureCookies bool, log *slog.Logger) *Guard {
+func NewGuard(store *Directory, secureCookies bool, log *slog.Logger) *Guard {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Guard{store: store, secure: secureCookies, log: log}
 }
 
-// Store returns the user store behind the guard.
-func (g *Guard) Store() *Store { return g.store }
+// Directory returns the staff directory behind the guard.
+func (g *Guard) Directory() *Directory { return g.store }
 
 // Require admits a request whose session holds any of roles (any staff
 // member when roles is empty): 401 without a session, 403 without the role.
-// Unsafe methods must also carry the session's CSRF token.
+// Unsafe methods must also carry the session's CSRF token. A request with
+// an API token (Authorization: Bearer) is judged by the token's scopes
+// instead (guard_token.go).
 func (g *Guard) Require(roles ...Role) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if secret, ok := bearer(c); ok {
+			return g.admitToken(c, secret)
+		}
 		u, csrf, err := g.store.Session(c.UserContext(), c.Cookies(CookieName))
 		if errors.Is(err, ErrNoSession) {
 			return fiber.NewError(fiber.StatusUnauthorized, "sign in first")
@@ -56,6 +71,7 @@ func (g *Guard) Require(roles ...Role) fiber.Handler {
 			return fiber.NewError(fiber.StatusForbidden, "your role may not do this")
 		}
 		c.Locals(localsUser, u)
+		c.Locals(localsSession, hashToken(c.Cookies(CookieName)))
 		return c.Next()
 	}
 }
@@ -103,16 +119,33 @@ func (g *Guard) Mount(r fiber.Router) {
 	r.Get("/api/auth/me", g.Require(), g.me)
 }
 
+// login accepts only a JSON body from this server's own pages (or an
+// allowed origin): a form posted from another site would sign the
+// victim's browser into the attacker's account (login CSRF).
 func (g *Guard) login(c *fiber.Ctx) error {
+	if !g.originOK(c) {
+		g.log.Warn("staff sign-in refused: foreign origin", "origin", c.Get(fiber.HeaderOrigin), "ip", c.IP())
+		return fiber.NewError(fiber.StatusForbidden, "origin "+c.Get(fiber.HeaderOrigin)+" may not sign in here")
+	}
+	if ct := strings.ToLower(c.Get(fiber.HeaderContentType)); !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
+		return fiber.NewError(fiber.StatusUnsupportedMediaType, "sign in with a JSON body {email, password} and Content-Type: application/json")
+	}
 	var req loginRequest
-	if err := c.BodyParser(&req); err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, "body must be JSON {email, password}")
+	if err := decodeJSON(c, &req); err != nil {
+		return err
 	}
-	u, err := g.store.Authenticate(c.UserContext(), req.Email, req.Password)
-	if errors.Is(err, ErrBadCredentials) {
+	defer g.reportAuditFailure()
+	u, err := g.store.SignIn(c.UserContext(), req.Email, req.Password, c.IP())
+	var locked *LockedError
+	switch {
+	case errors.As(err, &locked):
+		g.log.Warn("staff sign-in refused: account locked", "email", req.Email, "ip", c.IP(), "until", locked.Until)
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(time.Until(locked.Until).Seconds())+1))
+		return fiber.NewError(fiber.StatusTooManyRequests, err.Error())
+	case errors.Is(err, ErrBadCredentials):
+		g.log.Warn("staff sign-in failed", "email", req.Email, "ip", c.IP())
 		return fiber.NewError(fiber.StatusUnauthorized, err.Error())
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	token, csrf, err := g.store.NewSession(c.UserContext(), u.ID)
@@ -141,4 +174,11 @@ func (g *Guard) me(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusUnauthorized, "sign in first")
 	}
 	return c.JSON(meResponse{User: u, CSRF: csrf})
+}
+
+// reportAuditFailure logs a sign-in the audit could not record.
+func (g *Guard) reportAuditFailure() {
+	if e, ok := g.store.auditErr.Swap("").(string); ok && e != "" {
+		g.log.Error("sign-in audit not written", "err", e)
+	}
 }

@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -57,103 +56,45 @@ func cleanName(what, name string) (string, error) {
 }
 
 // Teams lists every team by name with its member count.
-func (s *Store) Teams(ctx context.Context) ([]Team, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.name, t.created_at,
-		(SELECT count(*) FROM staff_users u WHERE u.team_id = t.id)
-		FROM staff_teams t ORDER BY t.name`)
-	if err != nil {
-		return nil, fmt.Errorf("list teams: %w", err)
+func (d *Directory) Teams(ctx context.Context) ([]Team, error) {
+	teams, err := d.store.Teams(ctx)
+	if teams == nil && err == nil {
+		teams = []Team{}
 	}
-	defer rows.Close()
-	out := []Team{}
-	for rows.Next() {
-		var t Team
-		var created string
-		if err := rows.Scan(&t.ID, &t.Name, &created, &t.Members); err != nil {
-			return nil, fmt.Errorf("read team: %w", err)
-		}
-		t.CreatedAt, _ = time.Parse(time.RFC3339, created)
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list teams: %w", err)
-	}
-	return out, nil
+	return teams, err
 }
 
 // TeamByID returns one team.
-func (s *Store) TeamByID(ctx context.Context, id string) (Team, error) {
-	var t Team
-	var created string
-	err := s.db.QueryRowContext(ctx, `SELECT t.id, t.name, t.created_at,
-		(SELECT count(*) FROM staff_users u WHERE u.team_id = t.id)
-		FROM staff_teams t WHERE t.id = ?`, id).Scan(&t.ID, &t.Name, &created, &t.Members)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Team{}, ErrTeamNotFound
-	}
-	if err != nil {
-		return Team{}, fmt.Errorf("read team %s: %w", id, err)
-	}
-	t.CreatedAt, _ = time.Parse(time.RFC3339, created)
-	return t, nil
+func (d *Directory) TeamByID(ctx context.Context, id string) (Team, error) {
+	return d.store.TeamByID(ctx, id)
 }
 
 // CreateTeam adds a team with a unique name.
-func (s *Store) CreateTeam(ctx context.Context, name string) (Team, error) {
+func (d *Directory) CreateTeam(ctx context.Context, name string) (Team, error) {
 	name, err := cleanName("team", name)
 	if err != nil {
 		return Team{}, err
 	}
 	t := Team{ID: uuid.NewString(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Second)}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO staff_teams (id, name, created_at) VALUES (?, ?, ?)`,
-		t.ID, t.Name, t.CreatedAt.Format(time.RFC3339))
-	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
-			return Team{}, ErrTeamExists
-		}
-		return Team{}, fmt.Errorf("create team %q: %w", name, err)
+	if err := d.store.InsertTeam(ctx, t); err != nil {
+		return Team{}, err
 	}
 	return t, nil
 }
 
 // RenameTeam changes a team's name.
-func (s *Store) RenameTeam(ctx context.Context, id, name string) (Team, error) {
+func (d *Directory) RenameTeam(ctx context.Context, id, name string) (Team, error) {
 	name, err := cleanName("team", name)
 	if err != nil {
 		return Team{}, err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE staff_teams SET name = ? WHERE id = ?`, name, id)
-	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
-			return Team{}, ErrTeamExists
-		}
-		return Team{}, fmt.Errorf("rename team %s: %w", id, err)
+	if err := d.store.RenameTeam(ctx, id, name); err != nil {
+		return Team{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Team{}, ErrTeamNotFound
-	}
-	return s.TeamByID(ctx, id)
+	return d.store.TeamByID(ctx, id)
 }
 
 // DeleteTeam removes a team; its members keep their accounts and lose the team.
-func (s *Store) DeleteTeam(ctx context.Context, id string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("delete team %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM staff_teams WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("delete team %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrTeamNotFound
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE staff_users SET team_id = '' WHERE team_id = ?`, id); err != nil {
-		return fmt.Errorf("detach members of team %s: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("delete team %s: commit: %w", id, err)
-	}
-	return nil
+func (d *Directory) DeleteTeam(ctx context.Context, id string) error {
+	return d.store.DeleteTeam(ctx, id)
 }

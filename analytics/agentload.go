@@ -30,7 +30,7 @@ func withPresence(loads []AgentLoad, pt map[string]PresenceTime, flt Filter) []A
 		p := pt[loads[i].AgentID]
 		loads[i].OnlineMs, loads[i].AwayMs = p.OnlineMs, p.AwayMs
 	}
-	if flt.SiteID != "" || flt.TeamID != "" || flt.Channel != "" || flt.Hours != "" {
+	if flt.SiteID != "" || flt.Sites != nil || flt.TeamID != "" || flt.Channel != "" || flt.Hours != "" {
 		return loads
 	}
 	added := false

@@ -3,7 +3,6 @@ package analytics
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +18,8 @@ func TestStoresAgree(t *testing.T) {
 	g := newGenerator(7)
 	start := time.Date(2024, 10, 20, 0, 0, 0, 0, time.UTC) // spans the EU DST end on 27 Oct
 	events := g.events(250, start, 14*24*time.Hour)
-	sched := goldenSchedules(t)
-	sched["s3"] = BusinessHours{TZ: "America/New_York", Days: [7][]Span{1: {{Open: 8 * 60, Close: 12 * 60}, {Open: 13 * 60, Close: 20 * 60}}, 6: {{Open: 20 * 60, Close: 3 * 60}}}}
 	for _, s := range []Store{sq, ch} {
-		a := &applier{store: s, schedules: sched, log: slog.Default()}
+		a := newTestApplier(t, s)
 		for i := 0; i < len(events); i += 700 {
 			if _, err := a.apply(ctx, events[i:min(i+700, len(events))]); err != nil {
 				t.Fatalf("%s: %v", s.Backend(), err)
@@ -90,7 +87,7 @@ func TestStoresAgree(t *testing.T) {
 	if err := q.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []Filter{{SiteID: "s2"}, {TeamID: "t1"}, {AgentID: "a3"}, {Channel: "offline_form"}, {Hours: "in"}, {Hours: "out", SiteID: "s3"}, {SiteID: "s1' OR 1=1 --", TeamID: `t1\' ?`}} {
+	for _, f := range []Filter{{SiteID: "s2"}, {Sites: []string{"s1", "s3"}}, {Sites: []string{"s2"}, Channel: "widget"}, {TeamID: "t1"}, {AgentID: "a3"}, {Channel: "offline_form"}, {Hours: "in"}, {Hours: "out", SiteID: "s3"}, {SiteID: "s1' OR 1=1 --", TeamID: `t1\' ?`}} {
 		qf := q
 		qf.Filter = f
 		rs, err := sq.Report(ctx, qf)
@@ -110,29 +107,53 @@ func TestStoresAgree(t *testing.T) {
 			}
 		}
 		for metric := range drillMetrics {
-			ds, err := sq.Conversations(ctx, qf, Drill{Bucket: rs.Series[0].Points[3].Bucket, Metric: metric})
-			if err != nil {
-				t.Fatal(err)
+			for _, clk := range []Clock{ClockCalendar, ClockBusiness} {
+				qd := qf
+				qd.Clock = clk
+				ds, err := sq.Conversations(ctx, qd, Drill{Bucket: rs.Series[0].Points[3].Bucket, Metric: metric})
+				if err != nil {
+					t.Fatal(err)
+				}
+				dc, err := ch.Conversations(ctx, qd, Drill{Bucket: rs.Series[0].Points[3].Bucket, Metric: metric})
+				if err != nil {
+					t.Fatalf("drill-down %s: %v", metric, err)
+				}
+				assertSame(t, "drill-down "+metric+" "+string(clk), ds, dc)
 			}
-			dc, err := ch.Conversations(ctx, qf, Drill{Bucket: rs.Series[0].Points[3].Bucket, Metric: metric})
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertSame(t, "drill-down "+metric, ds, dc)
 		}
 	}
-	ms, err := sq.Moderation(ctx, q)
-	if err != nil {
-		t.Fatal(err)
+	for _, qm := range []Query{q, func() Query {
+		x := q
+		x.Filter = Filter{SiteID: "s2"}
+		x.Location = mustLoc(t, "America/New_York")
+		return x
+	}()} {
+		ms, err := sq.ModerationFacts(ctx, qm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc, err := ch.ModerationFacts(ctx, qm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, rc := moderationReport(qm, ms), moderationReport(qm, mc)
+		if len(rs.Items) == 0 || len(rs.Moderators) == 0 {
+			t.Fatal("generated data has no moderation items or decisions")
+		}
+		assertSame(t, "moderation", rs, rc)
+		is, err := moderationItems(qm, ModerationDrill{What: "backlog", Bucket: rs.Series[5].Bucket}, ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ic, err := moderationItems(qm, ModerationDrill{What: "backlog", Bucket: rs.Series[5].Bucket}, mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(is)) != rs.Series[5].Backlog {
+			t.Fatalf("backlog drill-down lists %d items, the report says %d", len(is), rs.Series[5].Backlog)
+		}
+		assertSame(t, "moderation backlog drill-down", is, ic)
 	}
-	mc, err := ch.Moderation(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms.Items) == 0 {
-		t.Fatal("generated data has no moderation items")
-	}
-	assertSame(t, "moderation", ms, mc)
 	for _, now := range []time.Time{start.Add(3 * 24 * time.Hour), start.Add(9*24*time.Hour + 13*time.Hour)} {
 		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 		for _, site := range []string{"", "s2"} {

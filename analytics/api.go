@@ -2,10 +2,8 @@ package analytics
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,18 +13,23 @@ import (
 	"github.com/parleychat/parley/access"
 )
 
-// Mount registers the analytics routes; every one requires the supervisor
-// role (admins hold it too).
+// Mount registers the analytics routes. Every one requires the supervisor
+// role (admins hold it too); the moderation report also admits moderators.
 func (s *Service) Mount(r fiber.Router) {
-	g := r.Group("/api/analytics", s.cfg.Guard.Require(access.Supervisor))
-	g.Get("/report", s.queryHandler("report", s.report))
-	g.Get("/conversations", s.conversations)
-	g.Get("/export.csv", s.export)
-	g.Get("/overview", s.overview)
-	g.Get("/moderation", s.queryHandler("moderation", s.moderation))
-	g.Get("/agents", s.queryHandler("agent load", s.agents))
-	g.Get("/pipeline", s.pipeline)
-	r.Get("/ws/analytics", s.cfg.Guard.Require(access.Supervisor), s.checkOrigin, websocket.New(s.live))
+	// siteGuard follows the role check everywhere: staff scoped to sites
+	// see and name only their sites (scope.go).
+	sup := s.cfg.Guard.Require(access.Supervisor)
+	mod := s.cfg.Guard.Require(access.Supervisor, access.Moderator)
+	r.Get("/api/analytics/report", sup, siteGuard, s.queryHandler("report", s.report))
+	r.Get("/api/analytics/conversations", sup, siteGuard, s.conversations)
+	r.Get("/api/analytics/export.csv", sup, siteGuard, s.export)
+	r.Get("/api/analytics/overview", sup, siteGuard, s.overview)
+	r.Get("/api/analytics/moderation", mod, siteGuard, s.queryHandler("moderation", s.moderation))
+	r.Get("/api/analytics/moderation/items", mod, siteGuard, s.moderationItems)
+	r.Get("/api/analytics/agents", sup, siteGuard, s.queryHandler("agent load", s.agents))
+	r.Get("/api/analytics/sites", mod, siteGuard, s.sites)
+	r.Get("/api/analytics/pipeline", sup, s.pipeline)
+	r.Get("/ws/analytics", sup, siteGuard, s.checkOrigin, websocket.New(s.live))
 }
 
 func badRequest(c *fiber.Ctx, err error) error {
@@ -35,40 +38,47 @@ func badRequest(c *fiber.Ctx, err error) error {
 
 // storeError answers 503 for an unavailable store and 500 otherwise.
 func (s *Service) storeError(c *fiber.Ctx, op string, err error) error {
-	s.log.Error("analytics query failed", "op", op, "err", err)
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("analytics query failed: store unavailable", "op", op, "err", err)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "analytics store unavailable, try again shortly"})
 	}
+	s.log.Error("analytics query failed", "op", op, "err", err)
 	return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": op + " failed"})
 }
 
-// acquire bounds concurrent heavy queries; it waits up to the query timeout.
-func (s *Service) acquire(c *fiber.Ctx) (context.Context, func(), error) {
+// acquire bounds concurrent heavy queries; it waits up to the query
+// timeout. It also needs the store: while it is being opened the request
+// gets 503 at once.
+func (s *Service) acquire(c *fiber.Ctx) (context.Context, Store, func(), error) {
+	st := s.currentStore()
+	if st == nil {
+		return nil, nil, nil, s.storeError(c, "query", s.notConnected())
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
 	select {
 	case s.sem <- struct{}{}:
-		return ctx, func() { <-s.sem; cancel() }, nil
+		return ctx, st, func() { <-s.sem; cancel() }, nil
 	case <-ctx.Done():
 		cancel()
-		return nil, nil, c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many analytics queries at once"})
+		return nil, nil, nil, c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many analytics queries at once"})
 	}
 }
 
 // queryHandler answers a range query: it parses the query, takes one of
 // the heavy-query slots, runs answer within the query timeout and writes
 // its result as JSON. what names the query in errors.
-func (s *Service) queryHandler(what string, answer func(ctx context.Context, q Query) (any, error)) fiber.Handler {
+func (s *Service) queryHandler(what string, answer func(ctx context.Context, st Store, q Query) (any, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		q, err := queryFromRequest(c, time.Now())
 		if err != nil {
 			return badRequest(c, err)
 		}
-		ctx, release, err := s.acquire(c)
+		ctx, st, release, err := s.acquire(c)
 		if ctx == nil {
 			return err
 		}
 		defer release()
-		out, err := answer(ctx, q)
+		out, err := answer(ctx, st, q)
 		if err != nil {
 			return s.storeError(c, what, err)
 		}
@@ -76,21 +86,91 @@ func (s *Service) queryHandler(what string, answer func(ctx context.Context, q Q
 	}
 }
 
-func (s *Service) report(ctx context.Context, q Query) (any, error) {
-	return s.cfg.Store.Report(ctx, q)
+func (s *Service) report(ctx context.Context, st Store, q Query) (any, error) {
+	return st.Report(ctx, q)
 }
 
-func (s *Service) moderation(ctx context.Context, q Query) (any, error) {
-	return s.cfg.Store.Moderation(ctx, q)
+func (s *Service) moderation(ctx context.Context, st Store, q Query) (any, error) {
+	facts, err := st.ModerationFacts(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return moderationReport(q, facts), nil
+}
+
+// moderationItems is the moderation report's drill-down.
+func (s *Service) moderationItems(c *fiber.Ctx) error {
+	q, err := queryFromRequest(c, time.Now())
+	if err != nil {
+		return badRequest(c, err)
+	}
+	limit, err := intParam(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return badRequest(c, err)
+	}
+	d := ModerationDrill{What: c.Query("what"), Bucket: c.Query("point"), SiteID: c.Query("item_site"), Category: c.Query("category"),
+		Action: c.Query("action"), Decision: c.Query("decision"), Moderator: c.Query("moderator"), Limit: limit}
+	ctx, st, release, err := s.acquire(c)
+	if ctx == nil {
+		return err
+	}
+	defer release()
+	facts, err := st.ModerationFacts(ctx, q)
+	if err != nil {
+		return s.storeError(c, "moderation items", err)
+	}
+	items, err := moderationItems(q, d, facts)
+	if err != nil {
+		return badRequest(c, err)
+	}
+	return c.JSON(fiber.Map{"items": items, "limit": limit, "truncated": len(items) == limit})
+}
+
+// siteInfo is a site as reports name it, from its newest site.updated event.
+type siteInfo struct {
+	ID                  string `json:"id"`
+	Name                string `json:"name"`
+	Timezone            string `json:"timezone,omitempty"`
+	FirstResponseTarget int64  `json:"first_response_target_s"`
+	ReplyTarget         int64  `json:"reply_target_s"`
+	Deleted             bool   `json:"deleted,omitempty"`
+}
+
+// sites lists the sites analytics knows (names for reports; supervisors
+// and moderators cannot read chat's site settings); ?site= keeps one (an
+// API token bound to sites names its site so).
+func (s *Service) sites(c *fiber.Ctx) error {
+	only := c.Query("site")
+	st := s.currentStore()
+	if st == nil {
+		return s.storeError(c, "sites", s.notConnected())
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
+	defer cancel()
+	ps, err := st.SiteProfiles(ctx)
+	if err != nil {
+		return s.storeError(c, "sites", err)
+	}
+	out := make([]siteInfo, 0, len(ps))
+	u, _ := access.UserOf(c)
+	for _, p := range ps {
+		if only != "" && p.SiteID != only || !u.OnSite(p.SiteID) {
+			continue
+		}
+		r := p.rules()
+		out = append(out, siteInfo{ID: p.SiteID, Name: p.State.Name, Timezone: p.State.Timezone,
+			FirstResponseTarget: r.frTargetMs / 1000, ReplyTarget: r.rtTargetMs / 1000, Deleted: p.State.Deleted})
+	}
+	return c.JSON(fiber.Map{"sites": out})
 }
 
 // agents answers agent load with each agent's online and away time.
-func (s *Service) agents(ctx context.Context, q Query) (any, error) {
-	as, err := s.cfg.Store.Assignments(ctx, q)
+func (s *Service) agents(ctx context.Context, st Store, q Query) (any, error) {
+	as, err := st.Assignments(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("agent load: %w", err)
 	}
-	pe, err := s.cfg.Store.PresenceEvents(ctx, q.From, q.To)
+	pe, err := st.PresenceEvents(ctx, q.From, q.To)
 	if err != nil {
 		return nil, fmt.Errorf("agent presence: %w", err)
 	}
@@ -110,13 +190,7 @@ func drillFromRequest(c *fiber.Ctx, limitMax int) (Drill, error) {
 	}
 	d := Drill{Bucket: c.Query("point"), Key: c.Query("key"), Metric: c.Query("metric"), Limit: limit}
 	if _, ok := drillMetrics[d.Metric]; !ok {
-		names := make([]string, 0, len(drillMetrics))
-		for k := range drillMetrics {
-			if k != "" {
-				names = append(names, k)
-			}
-		}
-		return Drill{}, fmt.Errorf("metric %q is not one of %s", d.Metric, strings.Join(sortedStrings(names), ", "))
+		return Drill{}, fmt.Errorf("metric %q is not one of %s", d.Metric, strings.Join(drillNames(), ", "))
 	}
 	if d.Bucket != "" {
 		if _, err := parseBucketLabel(d.Bucket); err != nil {
@@ -136,130 +210,46 @@ func (s *Service) conversations(c *fiber.Ctx) error {
 	if err != nil {
 		return badRequest(c, err)
 	}
-	ctx, release, err := s.acquire(c)
+	ctx, st, release, err := s.acquire(c)
 	if ctx == nil {
 		return err
 	}
 	defer release()
-	rows, err := s.cfg.Store.Conversations(ctx, q, d)
+	rows, err := st.Conversations(ctx, q, d)
 	if err != nil {
 		return s.storeError(c, "drill-down", err)
 	}
-	now := q.Now.UnixMilli()
 	out := make([]drillRow, len(rows))
 	for i := range rows {
-		out[i] = drillRow{ConversationFacts: rows[i], Missed: rows[i].Missed(now)}
+		out[i] = drillRow{ConversationFacts: rows[i], Reason: drillReason(&rows[i], q),
+			SLABreached: frBreached(rows[i].SLA, rows[i].FRDeadline, q.Now.UnixMilli())}
 	}
 	return c.JSON(fiber.Map{"conversations": out, "limit": d.Limit, "truncated": len(rows) == d.Limit})
 }
 
+// drillRow is a drill-down row: the facts, why the conversation is missed,
+// late or waiting past the target (empty otherwise), and whether the
+// first-response target counts as breached now (calendar clock).
 type drillRow struct {
 	ConversationFacts
-	Missed bool `json:"missed"`
-}
-
-// maxExportRows bounds one CSV export.
-const maxExportRows = 100000
-
-var csvHeader = []string{
-	"site_id", "conversation_id", "channel", "team_id", "agent_id", "started_at", "started_in_hours",
-	"first_response_ms", "first_response_bh_ms", "replies", "reply_median_ms", "queue_waits", "queue_wait_total_ms",
-	"resolved_at", "resolution_ms", "resolution_bh_ms", "reopens", "missed", "csat",
-	"msgs_visitor", "msgs_agent", "msgs_bot", "notes",
-}
-
-// export writes one CSV row per conversation of the query (and drill point, if given).
-func (s *Service) export(c *fiber.Ctx) error {
-	q, err := queryFromRequest(c, time.Now())
-	if err != nil {
-		return badRequest(c, err)
-	}
-	d, err := drillFromRequest(c, maxExportRows)
-	if err != nil {
-		return badRequest(c, err)
-	}
-	if c.Query("limit") == "" {
-		d.Limit = maxExportRows
-	}
-	ctx, release, err := s.acquire(c)
-	if ctx == nil {
-		return err
-	}
-	defer release()
-	rows, err := s.cfg.Store.Conversations(ctx, q, d)
-	if err != nil {
-		return s.storeError(c, "export", err)
-	}
-	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="parley-conversations.csv"`)
-	w := csv.NewWriter(c.Response().BodyWriter())
-	if err := w.Write(csvHeader); err != nil {
-		return err
-	}
-	now := q.Now.UnixMilli()
-	ts := func(ms int64) string {
-		if ms == 0 {
-			return ""
-		}
-		return time.UnixMilli(ms).In(q.Location).Format(time.RFC3339)
-	}
-	dur := func(ms int64) string {
-		if ms < 0 {
-			return ""
-		}
-		return strconv.FormatInt(ms, 10)
-	}
-	for _, f := range rows {
-		reply, wait := f.ReplyMs, f.QueueWaitMs
-		if q.Clock == ClockBusiness {
-			reply, wait = f.ReplyBhMs, f.QueueWaitBhMs
-		}
-		median := ""
-		if st := statsOf(reply); st.count > 0 {
-			median = strconv.FormatInt(st.p50, 10)
-		}
-		var waitTotal int64
-		for _, v := range wait {
-			waitTotal += v
-		}
-		csat := ""
-		if f.CSAT > 0 {
-			csat = strconv.FormatInt(f.CSAT, 10)
-		}
-		rec := []string{
-			csvSafe(f.SiteID), csvSafe(f.ConversationID), csvSafe(f.Channel), csvSafe(f.TeamID), csvSafe(f.AgentID),
-			ts(f.StartedAt), strconv.FormatBool(f.StartedInHours),
-			dur(f.FirstResponseMs), dur(f.FirstResponseBhMs), strconv.Itoa(len(reply)), median, strconv.Itoa(len(wait)), strconv.FormatInt(waitTotal, 10),
-			ts(f.ResolvedAt), dur(f.ResolutionMs), dur(f.ResolutionBhMs), strconv.FormatInt(f.Reopens, 10),
-			strconv.FormatBool(f.Missed(now)), csat,
-			strconv.FormatInt(f.MsgsVisitor, 10), strconv.FormatInt(f.MsgsAgent, 10), strconv.FormatInt(f.MsgsBot, 10), strconv.FormatInt(f.Notes, 10),
-		}
-		if err := w.Write(rec); err != nil {
-			return err
-		}
-	}
-	w.Flush()
-	return w.Error()
-}
-
-// csvSafe defuses spreadsheet formulas in user-controlled ids.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
+	Reason      string `json:"reason"`
+	SLABreached bool   `json:"sla_breached"`
 }
 
 func (s *Service) overviewFor(ctx context.Context, site string, loc *time.Location) (liveOverview, error) {
+	st := s.currentStore()
+	if st == nil {
+		return liveOverview{}, s.notConnected()
+	}
 	now := time.Now()
 	y, m, d := now.In(loc).Date()
-	o, err := s.cfg.Store.Overview(ctx, site, time.Date(y, m, d, 0, 0, 0, 0, loc), now)
+	o, err := st.Overview(ctx, site, time.Date(y, m, d, 0, 0, 0, 0, loc), now)
 	if err != nil {
 		return liveOverview{}, err
 	}
 	lo := liveOverview{Overview: o, TZ: loc.String()}
-	if s.loader != nil {
-		st := s.loader.Status()
+	if l := s.Loader(); l != nil {
+		st := l.Status()
 		lo.Pipeline = &st
 	}
 	return lo, nil
@@ -290,19 +280,25 @@ func (s *Service) overview(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.QueryTimeout)
 	defer cancel()
-	o, err := s.overviewFor(ctx, c.Query("site"), loc)
+	o, err := s.overviewIn(ctx, c.Query("site"), siteScope(c), loc)
 	if err != nil {
 		return s.storeError(c, "overview", err)
 	}
 	return c.JSON(o)
 }
 
+// pipelineTimeout bounds /api/analytics/pipeline's readiness check.
+const pipelineTimeout = 2 * time.Second
+
 func (s *Service) pipeline(c *fiber.Ctx) error {
-	out := fiber.Map{"store": s.cfg.Store.Backend()}
-	if s.loader != nil {
-		out["loader"] = s.loader.Status()
+	out := fiber.Map{"store": s.cfg.StoreName}
+	if st := s.currentStore(); st != nil {
+		out["store"] = st.Backend()
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	if l := s.Loader(); l != nil {
+		out["loader"] = l.Status()
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), pipelineTimeout)
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {
 		out["ready"], out["error"] = false, err.Error()

@@ -2,9 +2,9 @@ package analytics
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,14 +21,14 @@ func BenchmarkBuildFacts(b *testing.B) {
 		convs = append(convs, c)
 		events += len(c)
 	}
-	c, err := compileHours(goldenSchedules(b)["s1"])
+	p, err := siteProfileFromEvent(testSites(b, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))[0])
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, evs := range convs {
-			BuildFacts(evs, c, FactsConfig{})
+			BuildFacts(evs, p)
 		}
 	}
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
@@ -37,7 +37,7 @@ func BenchmarkBuildFacts(b *testing.B) {
 // benchmarkApply measures one loader batch of about 10 000 events end to end.
 func benchmarkApply(b *testing.B, s Store) {
 	g := newGenerator(2)
-	a := &applier{store: s, schedules: goldenSchedules(b), log: slog.Default()}
+	a := newTestApplier(b, s)
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	var total int
@@ -99,7 +99,7 @@ func BenchmarkQueries10M(b *testing.B) {
 			b.Fatal(err)
 		}
 		g := newGenerator(42)
-		a := &applier{store: s, schedules: goldenSchedules(b), log: slog.Default()}
+		a := newTestApplier(b, s)
 		loadStart := time.Now()
 		var loaded int64
 		// Conversations are generated in time order, a slice of the 90 days per batch.
@@ -147,6 +147,12 @@ func BenchmarkQueries10M(b *testing.B) {
 			_, err := s.Report(ctx, mk(q))
 			return err
 		}},
+		{"report_90d_week_split_team", func() error {
+			q := all
+			q.Bucket, q.Split = BucketWeek, DimTeam
+			_, err := s.Report(ctx, mk(q))
+			return err
+		}},
 		{"report_7d_hour_site_filter", func() error {
 			q := Query{From: start.Add(30 * 24 * time.Hour), To: start.Add(37 * 24 * time.Hour), Bucket: BucketHour, Filter: Filter{SiteID: "s2"}}
 			_, err := s.Report(ctx, mk(q))
@@ -156,20 +162,68 @@ func BenchmarkQueries10M(b *testing.B) {
 			_, err := s.Conversations(ctx, mk(all), Drill{Bucket: "2024-02-01T00:00:00+01:00", Metric: "missed", Limit: 100})
 			return err
 		}},
+		{"drilldown_late_day", func() error {
+			_, err := s.Conversations(ctx, mk(all), Drill{Bucket: "2024-02-01T00:00:00+01:00", Metric: "late", Limit: 100})
+			return err
+		}},
+		{"drilldown_transfers_in_day_agent", func() error {
+			q := all
+			q.Split = DimAgent
+			_, err := s.Conversations(ctx, mk(q), Drill{Bucket: "2024-02-01T00:00:00+01:00", Key: "a1", Metric: "transfers_in", Limit: 100})
+			return err
+		}},
+		{"moderation_90d_day", func() error {
+			q := mk(all)
+			facts, err := s.ModerationFacts(ctx, q)
+			if err == nil {
+				moderationReport(q, facts)
+			}
+			return err
+		}},
 		{"overview", func() error {
 			_, err := s.Overview(ctx, "", start.Add(89*24*time.Hour), start.Add(days*24*time.Hour))
 			return err
 		}},
 	}
+	// On a shared machine wall time includes waiting for a CPU; with
+	// PARLEY_BENCH_CLICKHOUSE_PID (the private server's pid, from
+	// scripts/clickhouse.sh's DIR/pid) the server's own CPU time per
+	// query is reported too.
+	pid := os.Getenv("PARLEY_BENCH_CLICKHOUSE_PID")
 	for _, q := range queries {
 		b.Run(q.name, func(b *testing.B) {
+			cpu0 := processCPU(b, pid)
 			for i := 0; i < b.N; i++ {
 				if err := q.run(); err != nil {
 					b.Fatal(err)
 				}
 			}
+			if pid != "" {
+				b.ReportMetric(float64((processCPU(b, pid)-cpu0).Milliseconds())/float64(b.N), "server-cpu-ms/op")
+			}
 		})
 	}
+}
+
+// processCPU is the user + system CPU time process pid has used so far
+// (0 without a pid), from /proc/PID/stat in clock ticks of 10 ms.
+func processCPU(b *testing.B, pid string) time.Duration {
+	if pid == "" {
+		return 0
+	}
+	raw, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the parenthesised command name: state is field 3,
+	// utime 14 and stime 15.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("read CPU time of %s: %v %v", pid, err1, err2)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // benchmarkApplyLive measures batches as `parley serve` sees them under
@@ -178,9 +232,11 @@ func BenchmarkQueries10M(b *testing.B) {
 // stored (served by the conversation cache when cache is true).
 func benchmarkApplyLive(b *testing.B, s Store, cache bool) {
 	g := newGenerator(3)
-	a := &applier{store: s, schedules: goldenSchedules(b), log: slog.Default()}
+	a := newTestApplier(b, s)
 	if cache {
 		a.cache = newConvCache(defaultCacheEvents)
+	} else {
+		a.cache = nil
 	}
 	start := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)
 	var convs [][]ingest.Event

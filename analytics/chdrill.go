@@ -6,59 +6,105 @@ import (
 	"strings"
 )
 
-// chDrillMetrics are drillMetrics as SQL predicates (%d = now in ms).
-var chDrillMetrics = map[string]string{
-	"": "1", "new": "1",
-	"resolved":       "resolved_at > 0",
-	"reopened":       "reopens > 0",
-	"missed":         "miss_candidate = 1 AND miss_at <= %d",
-	"offline":        "channel = 'offline_form'",
-	"handled":        "agent_id != ''",
-	"first_response": "first_response_ms >= 0",
-	"reply_time":     "length(reply_ms) > 0",
-	"queue_wait":     "length(queue_wait_ms) > 0",
-	"resolution":     "resolution_ms >= 0",
-	"csat":           "csat > 0",
-	"csat_positive":  "csat >= 4",
-}
-
-// Conversations implements Store. The bucket (a function of started_at)
-// and a site split are decided in PREWHERE, so FINAL reads the wide rows
-// of that bucket only.
+// Conversations implements Store: drillFacts in SQL. For metrics of
+// conversation starts (engagements included) the range and bucket
+// (functions of started_at) and a site split are decided in PREWHERE, so
+// FINAL reads the wide rows of that bucket only; ratings and surveys read
+// the conversations active in the range.
 func (s *ClickHouseStore) Conversations(ctx context.Context, q Query, d Drill) ([]ConversationFacts, error) {
-	pred, ok := chDrillMetrics[d.Metric]
+	m, ok := drillMetrics[d.Metric]
 	if !ok {
 		return nil, fmt.Errorf("drill-down metric %q is unknown", d.Metric)
 	}
-	if strings.Contains(pred, "%d") {
-		pred = fmt.Sprintf(pred, q.Now.UnixMilli())
+	sfx := ""
+	if q.business() {
+		sfx = "_bh"
 	}
-	pre, where, preArgs, whereArgs := chFilter(q.Filter)
-	if d.Bucket != "" && q.Bucket != BucketNone {
-		b, err := parseBucketLabel(d.Bucket)
-		if err != nil {
-			return nil, fmt.Errorf("drill-down bucket %q: %w", d.Bucket, err)
-		}
-		pre += " AND " + chBucket(q.Bucket, zoneSpans(q.Location, q.From, q.To), "started_at") + " = ?"
-		preArgs = append(preArgs, b)
+	pred := strings.NewReplacer("%[1]d", fmt.Sprint(q.Now.UnixMilli()), "%[2]s", sfx).Replace(m.sql)
+	bucket, byBucket, err := d.point(q)
+	if err != nil {
+		return nil, err
 	}
-	switch q.Split {
-	case DimNone:
-	case DimSite:
+	spans := zoneSpans(q.Location, q.From, q.To)
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	f := chFilterOf(q.Filter)
+	pre, preArgs := f.pre, append([]any(nil), f.preArgs...)
+	var where []string
+	var whereArgs []any
+	if !m.anyScope {
+		where = append(where, f.scope)
+	}
+	if q.Split == DimSite {
 		pre += " AND site_id = ?"
 		preArgs = append(preArgs, d.Key)
-	default:
-		where += " AND " + chDim(q.Split) + " = ?"
+	} else if q.Split != DimNone && m.axis != axisEngagement {
+		where = append(where, chDim(q.Split)+" = ?")
 		whereArgs = append(whereArgs, d.Key)
+	}
+	var prewhere string
+	var rangeArgs []any
+	switch m.axis {
+	case axisStart:
+		prewhere = "started_at >= ? AND started_at < ? AND started_at > 0"
+		rangeArgs = []any{from, to}
+		if byBucket {
+			pre += " AND " + chBucket(q.Bucket, spans, "started_at") + " = ?"
+			preArgs = append(preArgs, bucket)
+		}
+		w, a := f.convWhere()
+		where, whereArgs = append(where, w, pred), append(whereArgs, a...)
+	case axisCSAT, axisSurvey:
+		col := "csat_at"
+		if m.axis == axisSurvey {
+			col = "survey_at"
+		}
+		// Rated or offered conversations active in the range (csat > 0 and
+		// survey_at > 0 only go from unset to set between versions).
+		prewhere = "started_at > 0 AND started_at < ? AND last_event_at >= ? AND (csat > 0 OR survey_at > 0)"
+		rangeArgs = []any{to, from}
+		w, a := f.convWhere()
+		where, whereArgs = append(where, w, pred, col+" >= ? AND "+col+" < ?"), append(append(whereArgs, a...), from, to)
+		if byBucket {
+			where = append(where, chBucket(q.Bucket, spans, col)+" = ?")
+			whereArgs = append(whereArgs, bucket)
+		}
+	case axisEngagement:
+		prewhere = "started_at >= ? AND started_at < ? AND started_at > 0"
+		rangeArgs = []any{from, to}
+		if byBucket {
+			pre += " AND " + chBucket(q.Bucket, spans, "started_at") + " = ?"
+			preArgs = append(preArgs, bucket)
+		}
+		w, a := chFilterSQL{base: f.base, baseArgs: f.baseArgs}.where("", "")
+		where, whereArgs = append(where, w), append(whereArgs, a...)
+		cond := []string{pred}
+		var condArgs []any
+		if f.agent != "" {
+			cond, condArgs = append(cond, "ea = ?"), append(condArgs, f.agent)
+		}
+		if f.team != "" {
+			cond, condArgs = append(cond, "eteam = ?"), append(condArgs, f.team)
+		}
+		switch q.Split {
+		case DimAgent:
+			cond, condArgs = append(cond, "ea = ?"), append(condArgs, d.Key)
+		case DimTeam:
+			cond, condArgs = append(cond, "eteam = ?"), append(condArgs, d.Key)
+		case DimChannel:
+			where, whereArgs = append(where, "channel = ?"), append(whereArgs, d.Key)
+		}
+		where = append(where, "arrayExists((ea, eteam, es, ee) -> "+strings.Join(cond, " AND ")+
+			", assign_agents, eng_team, eng_start, eng_end)")
+		whereArgs = append(whereArgs, condArgs...)
 	}
 	limit := ""
 	if d.Limit > 0 {
 		limit = fmt.Sprintf(" LIMIT %d", d.Limit)
 	}
-	args := append(append([]any{q.From.UnixMilli(), q.To.UnixMilli()}, preArgs...), whereArgs...)
-	rows, err := s.conn.Query(ctx, `SELECT `+factColumns+` FROM conversation_facts FINAL
-		PREWHERE started_at >= ? AND started_at < ? AND started_at > 0`+pre+`
-		WHERE `+where+` AND `+pred+`
+	args := append(append(rangeArgs, preArgs...), whereArgs...)
+	rows, err := s.conn.Query(finalQuery(ctx), `SELECT `+factColumns+` FROM conversation_facts FINAL
+		PREWHERE `+prewhere+pre+`
+		WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY started_at, conversation_id`+limit, args...)
 	if err != nil {
 		return nil, unavailable("drill-down", err)
@@ -66,19 +112,10 @@ func (s *ClickHouseStore) Conversations(ctx context.Context, q Query, d Drill) (
 	defer rows.Close()
 	out := []ConversationFacts{}
 	for rows.Next() {
-		var f ConversationFacts
-		var version uint64
-		var inHours, miss, open uint8
-		var roles []uint8
-		if err := rows.Scan(&f.SiteID, &f.ConversationID, &version, &f.Channel, &f.TeamID, &f.AgentID, &f.VisitorID,
-			&f.StartedAt, &inHours, &f.LastEventAt, &f.WaitFrom, &f.FirstReplyAt, &f.FirstResponseMs, &f.FirstResponseBhMs,
-			&f.ReplyMs, &f.ReplyBhMs, &f.QueueWaitMs, &f.QueueWaitBhMs, &f.ResolvedAt, &f.ResolutionMs, &f.ResolutionBhMs, &f.Reopens,
-			&miss, &f.MissAt, &f.LeftAt, &f.CSAT, &f.CSATAt, &f.MsgsVisitor, &f.MsgsAgent, &f.MsgsBot, &f.Notes, &f.MsgAt, &roles, &open, &f.WaitingSince,
-			&f.AssignAgents, &f.AssignFrom, &f.AssignTo); err != nil {
-			return nil, fmt.Errorf("scan facts: %w", err)
+		f, err := scanFacts(rows)
+		if err != nil {
+			return nil, err
 		}
-		f.Version, f.StartedInHours, f.MissCandidate, f.Open = int64(version), inHours == 1, miss == 1, open == 1
-		f.MsgRole = RoleCodes(roles)
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

@@ -11,6 +11,6 @@
 // rows; a conformance suite proves that both answer every query alike.
 //
 // analytics may import ingest, access and sqlstore, never chatsvc,
-// moderation or dashboard; site business hours come in through the
-// Schedules interface that cmd/parley adapts.
+// moderation or dashboard: sites' business hours and service targets come
+// from site.updated events, staff accounts from the access store.
 package analytics

@@ -10,7 +10,10 @@ import (
 
 // generator makes plausible conversations for agreement tests, loader
 // tests and benchmarks: bots with and without hand-over, reopens, missed
-// chats, offline forms, CSAT, moderation, several sites, teams and agents.
+// chats (the visitor leaves, or an inactivity close), late answers,
+// transfers, offline forms (some answered), CSAT with comments,
+// moderation with decisions by two moderators, several sites (testSites),
+// teams and agents (testStaff).
 type generator struct {
 	rng   *rand.Rand
 	seq   int64
@@ -58,6 +61,12 @@ func (g *generator) conversation(start time.Time) []ingest.Event {
 		ingest.ConversationStartedPayload{Channel: channel, VisitorID: visitor, TeamID: team}))
 	out = append(out, msg(ingest.RoleVisitor, visitor, ingest.KindText))
 	if channel == ingest.ChannelOffline {
+		if r.IntN(2) == 0 { // answered the next day
+			at = at.Add(16 * time.Hour)
+			out = append(out, g.ev(ingest.ConversationAssigned, site, conv, ingest.RoleSystem, "router", step(time.Hour), ingest.ConversationAssignedPayload{AgentID: agent, Reason: "auto"}),
+				msg(ingest.RoleAgent, agent, ingest.KindText),
+				g.ev(ingest.ConversationResolved, site, conv, ingest.RoleAgent, agent, step(time.Minute), ingest.ConversationResolvedPayload{Reason: "agent"}))
+		}
 		return out
 	}
 	bot := r.IntN(3) == 0
@@ -71,11 +80,26 @@ func (g *generator) conversation(start time.Time) []ingest.Event {
 	} else {
 		out = append(out, g.ev(ingest.ConversationQueued, site, conv, ingest.RoleSystem, "router", at, ingest.ConversationQueuedPayload{Reason: "new"}))
 	}
-	if r.IntN(8) == 0 { // missed: the visitor gives up
+	switch r.IntN(12) {
+	case 0: // missed: the visitor gives up
 		out = append(out, g.ev(ingest.VisitorLeft, site, conv, ingest.RoleVisitor, visitor, step(10*time.Minute), ingest.VisitorLeftPayload{Reason: "closed"}))
+		return out
+	case 1: // missed: nobody came, closed for inactivity a day later
+		at = at.Add(24 * time.Hour)
+		out = append(out, g.ev(ingest.ConversationResolved, site, conv, ingest.RoleSystem, "chatsvc", step(time.Minute), ingest.ConversationResolvedPayload{Reason: "inactive"}))
 		return out
 	}
 	out = append(out, g.ev(ingest.ConversationAssigned, site, conv, ingest.RoleSystem, "router", step(8*time.Minute), ingest.ConversationAssignedPayload{AgentID: agent, Reason: "auto"}))
+	if r.IntN(6) == 0 { // transferred before anyone answered, or after a few messages
+		if r.IntN(2) == 0 {
+			out = append(out, msg(ingest.RoleAgent, agent, ingest.KindText), msg(ingest.RoleVisitor, visitor, ingest.KindText))
+		}
+		to := fmt.Sprintf("a%d", (r.IntN(7)+1+int(agent[1]-'0'))%8)
+		tt := step(3 * time.Minute)
+		out = append(out, g.ev(ingest.ConversationTransferred, site, conv, ingest.RoleAgent, agent, tt, ingest.ConversationTransferredPayload{FromAgentID: agent, ToAgentID: to, ToTeamID: team}),
+			g.ev(ingest.ConversationAssigned, site, conv, ingest.RoleAgent, agent, tt, ingest.ConversationAssignedPayload{AgentID: to, TeamID: team, Reason: "transfer"}))
+		agent = to
+	}
 	for i := 0; i < 1+r.IntN(4); i++ {
 		out = append(out, msg(ingest.RoleAgent, agent, ingest.KindText))
 		out = append(out, msg(ingest.RoleVisitor, visitor, ingest.KindText))
@@ -86,10 +110,11 @@ func (g *generator) conversation(start time.Time) []ingest.Event {
 				item = "item-" + v.ID
 			}
 			out = append(out, g.ev(ingest.ModerationVerdict, site, conv, ingest.RoleSystem, "moderation", step(time.Second),
-				ingest.ModerationVerdictPayload{MessageID: "x", Stage: "worker", Action: ingest.ActionFlag, Categories: []string{"spam"}, ItemID: item}))
+				ingest.ModerationVerdictPayload{MessageID: "x", Stage: "worker", Action: []string{ingest.ActionFlag, ingest.ActionBlock, ingest.ActionRedact}[r.IntN(3)],
+					Categories: []string{[]string{"spam", "profanity", "pii"}[r.IntN(3)]}, ItemID: item}))
 			if item != "" && r.IntN(2) == 0 {
-				out = append(out, g.ev(ingest.ModerationDecision, site, conv, ingest.RoleModerator, "mod", step(30*time.Minute),
-					ingest.ModerationDecisionPayload{ItemID: item, Decision: ingest.DecisionApprove}))
+				out = append(out, g.ev(ingest.ModerationDecision, site, conv, ingest.RoleModerator, fmt.Sprintf("mod%d", 1+r.IntN(2)), step(30*time.Minute),
+					ingest.ModerationDecisionPayload{ItemID: item, Decision: []string{ingest.DecisionApprove, ingest.DecisionRemove}[r.IntN(2)]}))
 			}
 		}
 	}
@@ -99,7 +124,12 @@ func (g *generator) conversation(start time.Time) []ingest.Event {
 	out = append(out, msg(ingest.RoleAgent, agent, ingest.KindText))
 	out = append(out, g.ev(ingest.ConversationResolved, site, conv, ingest.RoleAgent, agent, step(5*time.Minute), ingest.ConversationResolvedPayload{Reason: "agent"}))
 	if r.IntN(3) == 0 {
-		out = append(out, g.ev(ingest.CSATSubmitted, site, conv, ingest.RoleVisitor, visitor, step(time.Minute), ingest.CSATSubmittedPayload{Rating: 1 + r.IntN(5)}))
+		// Some rate at once, some the next day.
+		wait := time.Minute
+		if r.IntN(4) == 0 {
+			wait = 30 * time.Hour
+		}
+		out = append(out, g.ev(ingest.CSATSubmitted, site, conv, ingest.RoleVisitor, visitor, step(wait), ingest.CSATSubmittedPayload{Rating: 1 + r.IntN(5), Comment: []string{"", "thanks", "=cmd|' /C calc'!A0"}[r.IntN(3)]}))
 	}
 	if r.IntN(6) == 0 {
 		out = append(out, g.ev(ingest.ConversationReopened, site, conv, ingest.RoleVisitor, visitor, step(time.Hour), ingest.ConversationReopenedPayload{Reason: "visitor_message"}))

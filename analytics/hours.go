@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -23,21 +22,6 @@ type Span struct {
 type BusinessHours struct {
 	TZ   string    `json:"tz"`
 	Days [7][]Span `json:"days"`
-}
-
-// Schedules gives a site's business hours; ok is false when the site has
-// none, and then every moment counts as business time.
-type Schedules interface {
-	Schedule(ctx context.Context, siteID string) (hours BusinessHours, ok bool, err error)
-}
-
-// StaticSchedules is a fixed map of site id to schedule.
-type StaticSchedules map[string]BusinessHours
-
-// Schedule implements Schedules.
-func (s StaticSchedules) Schedule(_ context.Context, siteID string) (BusinessHours, bool, error) {
-	h, ok := s[siteID]
-	return h, ok, nil
 }
 
 // ParseSpan reads "HH:MM-HH:MM".
@@ -160,4 +144,40 @@ func (c *clock) open(atMs int64) bool {
 	}
 	at := time.UnixMilli(atMs)
 	return len(c.intervals(at, at.Add(time.Millisecond))) > 0
+}
+
+// deadline returns the instant (ms) at which durMs of business time have
+// passed since fromMs, or 0 if that is more than a year of calendar time
+// away (a schedule with almost no hours).
+func (c *clock) deadline(fromMs, durMs int64) int64 {
+	if c == nil {
+		return fromMs + durMs
+	}
+	if durMs <= 0 {
+		return fromMs
+	}
+	from := time.UnixMilli(fromMs)
+	left := time.Duration(durMs) * time.Millisecond
+	const window = 8 * 24 * time.Hour
+	for start := from; start.Sub(from) < 366*24*time.Hour; start = start.Add(window) {
+		end := start.Add(window)
+		for _, iv := range c.intervals(start, end) {
+			a, b := iv[0], iv[1]
+			if a.Before(start) {
+				a = start
+			}
+			if b.After(end) {
+				b = end
+			}
+			if !b.After(a) {
+				continue
+			}
+			if d := b.Sub(a); d >= left {
+				return a.Add(left).UnixMilli()
+			} else {
+				left -= d
+			}
+		}
+	}
+	return 0
 }

@@ -1,12 +1,15 @@
 package analytics
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/parleychat/parley/access"
 )
 
 // checkOrigin admits a WebSocket upgrade only from this server's own
@@ -26,6 +29,10 @@ func (s *Service) checkOrigin(c *fiber.Ctx) error {
 	if s.liveConns.Load() >= int64(s.cfg.MaxLive) {
 		return fiber.NewError(fiber.StatusTooManyRequests, "too many live analytics connections")
 	}
+	u, _ := access.UserOf(c)
+	c.Locals("analytics.user", u.ID)
+	c.Locals("analytics.session", access.SessionIDOf(c))
+	c.Locals("analytics.sites", u.SiteScope())
 	return c.Next()
 }
 
@@ -53,8 +60,13 @@ func (s *Service) live(conn *websocket.Conn) {
 		return
 	}
 	defer s.liveConns.Add(-1)
+	ls := &liveSocket{userID: conn.Locals("analytics.user").(string), session: conn.Locals("analytics.session").(string), end: make(chan string, 1)}
+	s.liveSocks.add(ls)
+	defer s.liveSocks.remove(ls)
+	checked := time.Now()
 	loc, _ := locationParam(conn)
 	site := conn.Query("site")
+	sites, _ := conn.Locals("analytics.sites").([]string)
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)
@@ -68,8 +80,8 @@ func (s *Service) live(conn *websocket.Conn) {
 	tick := time.NewTicker(s.cfg.OverviewEvery)
 	defer tick.Stop()
 	for {
-		ctx, cancel := contextWithTimeout(s.ctx, s.cfg.QueryTimeout)
-		o, err := s.overviewFor(ctx, site, loc)
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.QueryTimeout)
+		o, err := s.overviewIn(ctx, site, sites, loc)
 		cancel()
 		var msg any = o
 		if err != nil {
@@ -80,7 +92,16 @@ func (s *Service) live(conn *websocket.Conn) {
 		if err := conn.WriteJSON(msg); err != nil {
 			return
 		}
+		if time.Since(checked) >= s.cfg.StaffRecheck {
+			checked = time.Now()
+			if reason := s.liveSessionGone(s.ctx, ls.userID, ls.session); reason != "" {
+				ls.stop(reason)
+			}
+		}
 		select {
+		case reason := <-ls.end:
+			closeLive(conn, reason)
+			return
 		case <-gone:
 			return
 		case <-s.ctx.Done():

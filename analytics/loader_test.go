@@ -7,8 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/parleychat/parley/analytics/chtest"
 	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/ingest/ingesttest"
 )
 
 type testBroker struct {
@@ -27,18 +27,8 @@ type testBroker struct {
 
 func startBroker(t *testing.T) testBroker {
 	t.Helper()
-	b, err := ingest.StartEmbedded(ingest.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := ingest.EnsureTopics(ctx, b.Addrs(), ingest.DefaultTopics(3, 0)); err != nil {
-		t.Fatal(err)
-	}
-	p := ingest.NewProducer(ingest.ProducerConfig{Brokers: b.Addrs()})
-	t.Cleanup(func() { p.Close() })
+	b := ingesttest.Broker(t, 3)
+	p := ingesttest.Producer(t, b.Addrs())
 	return testBroker{addrs: b.Addrs(), producer: p}
 }
 
@@ -81,8 +71,9 @@ func runLoader(t *testing.T, l *Loader) (stop func()) {
 
 func newTestLoader(t *testing.T, b testBroker, s Store, hook func(context.Context, []ingest.Record) error) *Loader {
 	t.Helper()
-	l, err := NewLoader(LoaderConfig{Store: s, Brokers: b.addrs, DeadLetter: b.producer, BatchSize: 500,
-		BatchWait: 50 * time.Millisecond, Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	l, err := NewLoader(LoaderConfig{Store: s, Brokers: b.addrs, DeadLetter: b.producer, Staff: testStaff(), BatchSize: 500,
+		BatchWait: 50 * time.Millisecond, SweepEvery: 100 * time.Millisecond, RecomputeDelay: 100 * time.Millisecond, LagEvery: 200 * time.Millisecond,
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +117,17 @@ func assertExactlyOnce(t *testing.T, s Store, events []ingest.Event) {
 	if ch, ok := s.(*ClickHouseStore); ok {
 		rows, err := ch.RowCount(ctx)
 		if err != nil || rows != want {
+			// Name the doubled events, which tells which path stored them.
+			if r, err := ch.conn.Query(ctx, `SELECT type, event_id, count() c FROM events GROUP BY type, event_id HAVING c > 1`); err == nil {
+				for r.Next() {
+					var ty, id string
+					var c uint64
+					if r.Scan(&ty, &id, &c) == nil {
+						t.Logf("stored %d times: %s %s", c, ty, id)
+					}
+				}
+				r.Close()
+			}
 			t.Fatalf("physical event rows = %d (%v), want %d: a retried batch was inserted twice", rows, err, want)
 		}
 	}
@@ -158,13 +160,13 @@ func assertExactlyOnce(t *testing.T, s Store, events []ingest.Event) {
 		}
 		p := r.Series[0].Points[0]
 		got := p.Messages.Visitor + p.Messages.Agent + p.Messages.Bot + p.Messages.Notes
-		return p.Conversations.New == int64(len(convs)) && got == msgs, nil
+		return p.Conversations.New+p.Conversations.Offline == int64(len(convs)) && got == msgs, nil
 	})
 }
 
 func testCrashBetweenInsertAndCommit(t *testing.T, s Store) {
 	b := startBroker(t)
-	events := newGenerator(11).events(300, time.Now().Add(-48*time.Hour), 24*time.Hour)
+	events := append(testSites(t, time.Now().Add(-72*time.Hour)), newGenerator(11).events(300, time.Now().Add(-48*time.Hour), 24*time.Hour)...)
 	b.publish(t, events)
 
 	// First run: the second batch is durable, then the process "dies"
@@ -233,22 +235,8 @@ func TestLoaderCrashBetweenInsertAndCommitClickHouse(t *testing.T) {
 // the server and checks the loader caught up without loss or duplicates.
 func TestLoaderClickHouseOutage(t *testing.T) {
 	t.Parallel()
-	clickhouseAddr(t) // the suite needs ClickHouse installed and running anyway
-	dir := t.TempDir()
-	script, err := filepath.Abs("../scripts/clickhouse.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := func(args ...string) string {
-		out, err := exec.Command(script, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("clickhouse.sh %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	line := ch("start", dir)
-	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
-	addr := strings.TrimPrefix(line, "PARLEY_TEST_CLICKHOUSE=")
+	pc := chtest.Start(t)
+	addr := pc.Addr
 	ctx := context.Background()
 	s, err := OpenClickHouse(ctx, ClickHouseConfig{Addr: addr, Database: "outage", DialTimeout: time.Second, ReadTimeout: 5 * time.Second})
 	if err != nil {
@@ -260,7 +248,7 @@ func TestLoaderClickHouseOutage(t *testing.T) {
 	l := newTestLoader(t, b, s, nil)
 	runLoader(t, l)
 	g := newGenerator(5)
-	first := g.events(100, time.Now().Add(-2*time.Hour), time.Hour)
+	first := append(testSites(t, time.Now().Add(-3*time.Hour)), g.events(100, time.Now().Add(-2*time.Hour), time.Hour)...)
 	b.publish(t, first)
 	waitFor(t, 30*time.Second, "first events loaded", func() (bool, error) {
 		n, err := s.EventCount(ctx)
@@ -270,7 +258,7 @@ func TestLoaderClickHouseOutage(t *testing.T) {
 		t.Fatalf("ready before the outage: %v", err)
 	}
 
-	ch("stop", dir)
+	pc.Stop(t)
 	second := g.events(100, time.Now().Add(-time.Hour), time.Hour)
 	b.publish(t, second)
 	waitFor(t, 30*time.Second, "loader paused", func() (bool, error) {
@@ -280,7 +268,7 @@ func TestLoaderClickHouseOutage(t *testing.T) {
 		t.Fatalf("ready during the outage = %v, want an analytics store error", err)
 	}
 
-	ch("start", dir)
+	pc.Restart(t)
 	assertExactlyOnce(t, s, append(first, second...))
 	waitFor(t, 10*time.Second, "loader ready again", func() (bool, error) {
 		err := l.Ready(ctx)
@@ -296,14 +284,16 @@ func TestLoaderDeadLetters(t *testing.T) {
 	b := startBroker(t)
 	s := newSQLiteStore(t)
 	runLoader(t, newTestLoader(t, b, s, nil))
-	good := newGenerator(3).events(5, time.Now().Add(-time.Hour), time.Hour)
+	good := append(testSites(t, time.Now().Add(-2*time.Hour)), newGenerator(3).events(5, time.Now().Add(-time.Hour), time.Hour)...)
 	bad, err := ingest.New(ingest.VisitorLeft, "s1", "c-old", ingest.Actor{Role: ingest.RoleVisitor, ID: "v"}, time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), ingest.VisitorLeftPayload{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.publish(t, good[:3])
 	b.publish(t, []ingest.Event{bad})
-	if err := b.producer.PublishRaw(context.Background(), kafka.Message{Topic: ingest.TopicChat, Key: []byte("x"), Value: []byte("{not json")}); err != nil {
+	poison := &kafka.Writer{Addr: kafka.TCP(b.addrs...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer poison.Close()
+	if err := poison.WriteMessages(context.Background(), kafka.Message{Topic: ingest.TopicChat, Key: []byte("x"), Value: []byte("{not json")}); err != nil {
 		t.Fatal(err)
 	}
 	b.publish(t, good[3:])
@@ -346,7 +336,7 @@ func TestReplay(t *testing.T) {
 	b := startBroker(t)
 	live := newSQLiteStore(t)
 	runLoader(t, newTestLoader(t, b, live, nil))
-	events := newGenerator(9).events(80, time.Now().Add(-72*time.Hour), 48*time.Hour)
+	events := append(testSites(t, time.Now().Add(-96*time.Hour)), newGenerator(9).events(80, time.Now().Add(-72*time.Hour), 48*time.Hour)...)
 	b.publish(t, events)
 	assertExactlyOnce(t, live, events)
 
@@ -362,7 +352,7 @@ func TestReplay(t *testing.T) {
 	for _, s := range []Store{live, newSQLiteStore(t), newClickHouseStore(t)} {
 		var progress bytes.Buffer
 		for i := 0; i < 2; i++ {
-			if err := Replay(ctx, ReplayConfig{Store: s, Brokers: b.addrs, BatchSize: 333, Progress: &progress}); err != nil {
+			if err := Replay(ctx, ReplayConfig{Store: s, Brokers: b.addrs, Staff: testStaff(), BatchSize: 333, Progress: &progress}); err != nil {
 				t.Fatalf("replay into %s: %v", s.Backend(), err)
 			}
 		}

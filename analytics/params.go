@@ -50,7 +50,7 @@ func queryFromRequest(c *fiber.Ctx, now time.Time) (Query, error) {
 	q.Clock = Clock(c.Query("clock"))
 	q.Filter = Filter{
 		SiteID: c.Query("site"), TeamID: c.Query("team"), AgentID: c.Query("agent"),
-		Channel: c.Query("channel"), Hours: c.Query("business_hours"),
+		Channel: c.Query("channel"), Hours: c.Query("business_hours"), Sites: siteScope(c),
 	}
 	for name, v := range map[string]string{"site": q.Filter.SiteID, "team": q.Filter.TeamID, "agent": q.Filter.AgentID, "channel": q.Filter.Channel} {
 		if len(v) > 200 {

@@ -46,6 +46,9 @@ type Filter struct {
 	AgentID string `json:"agent,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Hours   string `json:"business_hours,omitempty"`
+	// Sites limits every query to these sites (nil: every site): the
+	// sites of a scoped staff member. Never empty (siteGuard refuses).
+	Sites []string `json:"-"`
 }
 
 // Query selects conversations started in [From, To) and how to group them.

@@ -18,9 +18,9 @@ type ReplayConfig struct {
 	Store   Store
 	Brokers []string
 	// Topics default to the chat and moderation topics.
-	Topics        []string
-	Schedules     Schedules
-	MissThreshold time.Duration
+	Topics []string
+	// Staff vouches for staff ids (as for the loader); required.
+	Staff StaffDirectory
 	// BatchSize defaults to 10000.
 	BatchSize int
 	// Progress receives one line per batch; nil = no progress output.
@@ -30,7 +30,10 @@ type ReplayConfig struct {
 
 // ReplayStats says what a replay did.
 type ReplayStats struct {
-	Events  int64
+	Events int64
+	// Skipped counts events the live loader dead-letters: undecodable,
+	// out of range, naming staff that do not exist, or of a site that is
+	// still unknown when the replay ends.
 	Skipped int64
 }
 
@@ -38,7 +41,11 @@ type ReplayStats struct {
 // retain, reading each partition from its first to its current last offset
 // (without a consumer group, so the live loader's offsets are untouched).
 // Loading is idempotent by event id, so a live loader running alongside
-// causes no double counting.
+// causes no double counting. Site profiles and verified staff survive the
+// reset (Store.Reset); events of sites without a profile are held as
+// live and loaded once their site.updated event comes by; at the end,
+// every site whose profile changed during the replay is recomputed, and
+// events still held are skipped.
 func Replay(ctx context.Context, cfg ReplayConfig) error {
 	_, err := replay(ctx, cfg)
 	return err
@@ -48,6 +55,9 @@ func replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	var st ReplayStats
 	if cfg.Store == nil {
 		return st, errors.New("replay: no store")
+	}
+	if cfg.Staff == nil {
+		return st, errors.New("replay: no staff directory")
 	}
 	if len(cfg.Brokers) == 0 {
 		return st, errors.New("replay: no brokers")
@@ -67,29 +77,13 @@ func replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		}
 	}
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: cfg.Topics})
+	offs, err := ingest.PartitionOffsets(ctx, client, cfg.Topics)
 	if err != nil {
-		return st, fmt.Errorf("replay: metadata: %w", err)
-	}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return st, fmt.Errorf("replay: topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
-		}
-	}
-	offs, err := client.ListOffsets(ctx, req)
-	if err != nil {
-		return st, fmt.Errorf("replay: list offsets: %w", err)
+		return st, fmt.Errorf("replay: %w", err)
 	}
 	var total int64
-	for _, parts := range offs.Topics {
+	for _, parts := range offs {
 		for _, p := range parts {
-			if p.Error != nil {
-				return st, fmt.Errorf("replay: offsets of partition %d: %w", p.Partition, p.Error)
-			}
 			total += p.LastOffset - p.FirstOffset
 		}
 	}
@@ -97,14 +91,15 @@ func replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if err := cfg.Store.Reset(ctx); err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
-	a := &applier{store: cfg.Store, schedules: cfg.Schedules, log: cfg.Logger, cache: newConvCache(defaultCacheEvents), facts: FactsConfig{MissThreshold: cfg.MissThreshold}}
+	a := newApplier(cfg.Store, cfg.Logger, defaultCacheEvents)
+	v := newValidator(cfg.Staff, cfg.Store)
 	start := time.Now()
 	for _, topic := range cfg.Topics {
-		for _, p := range offs.Topics[topic] {
+		for _, p := range offs[topic] {
 			if p.LastOffset <= p.FirstOffset {
 				continue
 			}
-			if err := replayPartition(ctx, cfg, a, topic, p, &st, func() {
+			if err := replayPartition(ctx, cfg, a, v, topic, p, &st, func() {
 				progress("replay: %d/%d events (%s/%d), %.0f events/s", st.Events+st.Skipped, total, topic, p.Partition,
 					float64(st.Events+st.Skipped)/max(time.Since(start).Seconds(), 0.001))
 			}); err != nil {
@@ -112,11 +107,62 @@ func replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			}
 		}
 	}
-	progress("replay: done, %d events loaded, %d undecodable skipped, in %s", st.Events, st.Skipped, time.Since(start).Round(time.Millisecond))
+	if err := finishReplay(ctx, a, &st, progress); err != nil {
+		return st, err
+	}
+	progress("replay: done, %d events loaded, %d skipped (dead-lettered by the live loader), in %s", st.Events, st.Skipped, time.Since(start).Round(time.Millisecond))
 	return st, nil
 }
 
-func replayPartition(ctx context.Context, cfg ReplayConfig, a *applier, topic string, p kafka.PartitionOffsets, st *ReplayStats, report func()) error {
+// finishReplay releases the held events of sites known by now, skips the
+// rest, and recomputes the sites whose profile changed during the replay.
+func finishReplay(ctx context.Context, a *applier, st *ReplayStats, progress func(string, ...any)) error {
+	if err := a.sites.refresh(ctx, true); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	held, err := a.store.HeldSites(ctx)
+	if err != nil {
+		return fmt.Errorf("replay: held sites: %w", err)
+	}
+	for _, h := range held {
+		hs, err := a.store.HeldEvents(ctx, h.SiteID)
+		if err != nil {
+			return fmt.Errorf("replay: held events of site %s: %w", h.SiteID, err)
+		}
+		ids := make([]string, len(hs))
+		events := make([]ingest.Event, len(hs))
+		for i, e := range hs {
+			ids[i], events[i] = e.Event.ID, e.Event
+		}
+		outcome := HeldDeadLettered
+		if _, known := a.sites.profile(h.SiteID); known {
+			if _, err := a.load(ctx, events); err != nil {
+				return fmt.Errorf("replay: release held events of site %s: %w", h.SiteID, err)
+			}
+			outcome = HeldReleased
+		} else {
+			progress("replay: skipping %d events of site %s, which has no site.updated event", len(ids), h.SiteID)
+			st.Skipped += int64(len(ids))
+			st.Events -= int64(len(ids))
+		}
+		if err := a.store.FinishHeld(ctx, h.SiteID, ids, outcome); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+	}
+	for _, p := range a.sites.all() {
+		if p.Rev == p.FactsRev {
+			continue
+		}
+		n, err := a.recomputeSite(ctx, p.SiteID, func() func() { return func() {} }, time.Hour)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		progress("replay: recomputed %d conversations of site %s with its current hours and targets", n, p.SiteID)
+	}
+	return nil
+}
+
+func replayPartition(ctx context.Context, cfg ReplayConfig, a *applier, v *validator, topic string, p kafka.PartitionOffsets, st *ReplayStats, report func()) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: cfg.Brokers, Topic: topic, Partition: p.Partition,
 		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
@@ -125,15 +171,25 @@ func replayPartition(ctx context.Context, cfg ReplayConfig, a *applier, topic st
 	if err := r.SetOffset(p.FirstOffset); err != nil {
 		return fmt.Errorf("replay %s/%d: seek: %w", topic, p.Partition, err)
 	}
-	batch := make([]ingest.Event, 0, cfg.BatchSize)
+	batch := make([]ingest.Record, 0, cfg.BatchSize)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := a.apply(ctx, batch); err != nil {
+		good, rejects, err := v.validate(ctx, batch)
+		if err != nil {
 			return fmt.Errorf("replay %s/%d: %w", topic, p.Partition, err)
 		}
-		st.Events += int64(len(batch))
+		events := make([]ingest.Event, len(good))
+		origins := make(map[string]ingest.Record, len(good))
+		for i, r := range good {
+			events[i], origins[r.Event.ID] = r.Event, r
+		}
+		if _, err := a.applyRecords(ctx, events, origins); err != nil {
+			return fmt.Errorf("replay %s/%d: %w", topic, p.Partition, err)
+		}
+		st.Events += int64(len(good))
+		st.Skipped += int64(len(rejects))
 		batch = batch[:0]
 		report()
 		return nil
@@ -145,11 +201,11 @@ func replayPartition(ctx context.Context, cfg ReplayConfig, a *applier, topic st
 		}
 		next = m.Offset + 1
 		e, err := ingest.Decode(m.Value)
-		if err != nil || check(e) != "" {
+		if err != nil {
 			st.Skipped++ // the live loader dead-lettered it already
 			continue
 		}
-		batch = append(batch, e)
+		batch = append(batch, ingest.Record{Event: e, Topic: topic, Partition: p.Partition, Offset: m.Offset})
 		if len(batch) >= cfg.BatchSize {
 			if err := flush(); err != nil {
 				return err

@@ -57,6 +57,32 @@ CREATE TABLE analytics_moderation (
 	doc TEXT NOT NULL
 );
 CREATE INDEX analytics_moderation_at ON analytics_moderation(at);`},
+	{Version: 2, SQL: `
+ALTER TABLE analytics_conversations ADD COLUMN survey_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX analytics_conversations_open ON analytics_conversations(open) WHERE open = 1;
+CREATE TABLE analytics_sites (
+	site_id TEXT PRIMARY KEY,
+	updated_at INTEGER NOT NULL,
+	doc TEXT NOT NULL
+);
+CREATE TABLE analytics_site_facts (
+	site_id TEXT PRIMARY KEY,
+	facts_rev INTEGER NOT NULL
+);
+CREATE TABLE analytics_held (
+	event_id TEXT PRIMARY KEY,
+	site_id TEXT NOT NULL,
+	held_at INTEGER NOT NULL,
+	topic TEXT NOT NULL,
+	kafka_partition INTEGER NOT NULL,
+	kafka_offset INTEGER NOT NULL,
+	raw TEXT NOT NULL
+);
+CREATE INDEX analytics_held_site ON analytics_held(site_id);
+CREATE TABLE analytics_staff (
+	staff_id TEXT PRIMARY KEY,
+	seen_at INTEGER NOT NULL
+);`},
 }
 
 // SQLiteStore is the embedded-mode Store. Metrics are computed in Go by
@@ -198,13 +224,13 @@ func (s *SQLiteStore) WriteFacts(ctx context.Context, conv []ConversationFacts, 
 	// Prepared once per transaction: preparing took as long as executing.
 	convStmt, err := tx.PrepareContext(ctx, `INSERT INTO analytics_conversations
 			(site_id, conversation_id, version, started_at, last_event_at, channel, team_id, agent_id, started_in_hours,
-			 open, waiting_since, miss_candidate, miss_at, csat, csat_at, doc)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 open, waiting_since, miss_candidate, miss_at, csat, csat_at, survey_at, doc)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(site_id, conversation_id) DO UPDATE SET
 			 version = excluded.version, started_at = excluded.started_at, last_event_at = excluded.last_event_at, channel = excluded.channel,
 			 team_id = excluded.team_id, agent_id = excluded.agent_id, started_in_hours = excluded.started_in_hours,
 			 open = excluded.open, waiting_since = excluded.waiting_since, miss_candidate = excluded.miss_candidate,
-			 miss_at = excluded.miss_at, csat = excluded.csat, csat_at = excluded.csat_at, doc = excluded.doc
+			 miss_at = excluded.miss_at, csat = excluded.csat, csat_at = excluded.csat_at, survey_at = excluded.survey_at, doc = excluded.doc
 			WHERE excluded.version >= analytics_conversations.version`)
 	if err != nil {
 		return fmt.Errorf("write facts: prepare: %w", err)
@@ -217,7 +243,7 @@ func (s *SQLiteStore) WriteFacts(ctx context.Context, conv []ConversationFacts, 
 		}
 		if _, err := convStmt.ExecContext(ctx,
 			f.SiteID, f.ConversationID, f.Version, f.StartedAt, f.LastEventAt, f.Channel, f.TeamID, f.AgentID, f.StartedInHours,
-			f.Open, f.WaitingSince, f.MissCandidate, f.MissAt, f.CSAT, f.CSATAt, string(doc)); err != nil {
+			f.Open, f.WaitingSince, f.Missed, f.MissAt, f.CSAT, f.CSATAt, f.SurveyAt, string(doc)); err != nil {
 			return fmt.Errorf("write facts %s: %w", f.ConversationID, err)
 		}
 	}
@@ -245,7 +271,9 @@ func (s *SQLiteStore) WriteFacts(ctx context.Context, conv []ConversationFacts, 
 	return nil
 }
 
-// filterSQL renders a filter as a WHERE fragment over analytics_conversations (alias c).
+// filterSQL renders the site, channel and hours filters as a WHERE
+// fragment over analytics_conversations (alias c); agent and team are
+// applied in Go (to conversations and engagements apart).
 func filterSQL(f Filter) (string, []any) {
 	var parts []string
 	var args []any
@@ -256,8 +284,12 @@ func filterSQL(f Filter) (string, []any) {
 		}
 	}
 	add("c.site_id", f.SiteID)
-	add("c.team_id", f.TeamID)
-	add("c.agent_id", f.AgentID)
+	if len(f.Sites) > 0 {
+		parts = append(parts, "c.site_id IN (?"+strings.Repeat(", ?", len(f.Sites)-1)+")")
+		for _, s := range f.Sites {
+			args = append(args, s)
+		}
+	}
 	add("c.channel", f.Channel)
 	switch f.Hours {
 	case "in":
@@ -271,14 +303,17 @@ func filterSQL(f Filter) (string, []any) {
 	return strings.Join(parts, " AND "), args
 }
 
-// factsInRange loads the facts of conversations started in the range that match the filter.
-func (s *SQLiteStore) factsInRange(ctx context.Context, q Query) ([]ConversationFacts, error) {
-	return s.loadFacts(ctx, q, `c.started_at >= ? AND c.started_at < ? AND c.started_at > 0`, q.From.UnixMilli(), q.To.UnixMilli())
+// activeFacts loads the facts of conversations with an event at or after
+// q.From that match q's site, channel and hours filters: every report
+// part and drill-down needs only these (a message, rating, survey or
+// engagement in the range is at most the conversation's last event).
+func (s *SQLiteStore) activeFacts(ctx context.Context, q Query) ([]ConversationFacts, error) {
+	return s.loadFacts(ctx, q.Filter, `c.last_event_at >= ?`, q.From.UnixMilli())
 }
 
 // loadFacts loads the facts matching cond (with its args) and the filter.
-func (s *SQLiteStore) loadFacts(ctx context.Context, q Query, cond string, condArgs ...any) ([]ConversationFacts, error) {
-	where, args := filterSQL(q.Filter)
+func (s *SQLiteStore) loadFacts(ctx context.Context, flt Filter, cond string, condArgs ...any) ([]ConversationFacts, error) {
+	where, args := filterSQL(flt)
 	args = append(condArgs, args...)
 	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM analytics_conversations c WHERE `+cond+` AND `+where, args...)
 	if err != nil {
@@ -295,6 +330,7 @@ func (s *SQLiteStore) loadFacts(ctx context.Context, q Query, cond string, condA
 		if err := json.Unmarshal([]byte(doc), &f); err != nil {
 			return nil, fmt.Errorf("decode stored facts: %w", err)
 		}
+		f.normalise()
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
@@ -305,21 +341,16 @@ func (s *SQLiteStore) loadFacts(ctx context.Context, q Query, cond string, condA
 
 // Report implements Store.
 func (s *SQLiteStore) Report(ctx context.Context, q Query) (Report, error) {
-	facts, err := s.factsInRange(ctx, q)
+	facts, err := s.activeFacts(ctx, q)
 	if err != nil {
 		return Report{}, err
 	}
-	// A message at m ≤ last_event_at, so conversations that ended before the range have none in it.
-	active, err := s.loadFacts(ctx, q, `c.last_event_at >= ?`, q.From.UnixMilli())
-	if err != nil {
-		return Report{}, err
-	}
-	return assemble(q, s.Backend(), aggregateFacts(q, facts), aggregateMessages(q, active)), nil
+	return assemble(q, s.Backend(), aggregate(q, facts)), nil
 }
 
 // Conversations implements Store.
 func (s *SQLiteStore) Conversations(ctx context.Context, q Query, d Drill) ([]ConversationFacts, error) {
-	facts, err := s.factsInRange(ctx, q)
+	facts, err := s.activeFacts(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -328,25 +359,18 @@ func (s *SQLiteStore) Conversations(ctx context.Context, q Query, d Drill) ([]Co
 
 // Assignments implements Store.
 func (s *SQLiteStore) Assignments(ctx context.Context, q Query) ([]Assignment, error) {
-	where, args := filterSQL(q.Filter)
+	flt := q.Filter
 	// Conversations started before the range can still be owned during it.
-	args = append([]any{q.To.UnixMilli()}, args...)
-	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM analytics_conversations c
-		WHERE c.started_at < ? AND c.agent_id != '' AND `+where, args...)
+	facts, err := s.loadFacts(ctx, flt, `c.started_at < ? AND c.agent_id != ''`, q.To.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("load assignments: %w", err)
 	}
-	defer rows.Close()
 	from, to := q.From.UnixMilli(), q.To.UnixMilli()
 	var out []Assignment
-	for rows.Next() {
-		var doc string
-		if err := rows.Scan(&doc); err != nil {
-			return nil, fmt.Errorf("load assignments: %w", err)
-		}
-		var f ConversationFacts
-		if err := json.Unmarshal([]byte(doc), &f); err != nil {
-			return nil, fmt.Errorf("decode stored facts: %w", err)
+	for i := range facts {
+		f := &facts[i]
+		if !flt.matches(f) {
+			continue
 		}
 		for i, a := range f.AssignAgents {
 			if f.AssignFrom[i] < to && (f.AssignTo[i] == 0 || f.AssignTo[i] > from) {
@@ -354,12 +378,12 @@ func (s *SQLiteStore) Assignments(ctx context.Context, q Query) ([]Assignment, e
 			}
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PresenceEvents implements Store.
 func (s *SQLiteStore) PresenceEvents(ctx context.Context, from, to time.Time) ([]ingest.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT raw FROM analytics_events
+	return s.rawEvents(ctx, `SELECT raw FROM analytics_events
 		WHERE type = ? AND occurred_at >= ? AND occurred_at < ?
 		UNION ALL
 		SELECT e.raw FROM analytics_events e JOIN (
@@ -369,88 +393,81 @@ func (s *SQLiteStore) PresenceEvents(ctx context.Context, from, to time.Time) ([
 		WHERE e.type = ?`,
 		string(ingest.AgentPresence), from.UnixMilli(), to.UnixMilli(),
 		string(ingest.AgentPresence), from.UnixMilli(), string(ingest.AgentPresence))
+}
+
+// rawEvents decodes the raw column of a query's rows.
+func (s *SQLiteStore) rawEvents(ctx context.Context, query string, args ...any) ([]ingest.Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("load presence events: %w", err)
+		return nil, fmt.Errorf("load events: %w", err)
 	}
 	defer rows.Close()
 	var out []ingest.Event
 	for rows.Next() {
 		var raw string
 		if err := rows.Scan(&raw); err != nil {
-			return nil, fmt.Errorf("load presence events: %w", err)
+			return nil, fmt.Errorf("load events: %w", err)
 		}
 		var e ingest.Event
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			return nil, fmt.Errorf("decode stored presence event: %w", err)
+			return nil, fmt.Errorf("decode stored event: %w", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load presence events: %w", err)
+		return nil, fmt.Errorf("load events: %w", err)
 	}
 	return out, nil
 }
 
-// Moderation implements Store.
-func (s *SQLiteStore) Moderation(ctx context.Context, q Query) (ModerationReport, error) {
+// ModerationFacts implements Store.
+func (s *SQLiteStore) ModerationFacts(ctx context.Context, q Query) ([]ModerationFact, error) {
 	args := []any{q.To.UnixMilli()}
 	site := ""
 	if q.Filter.SiteID != "" {
 		site = " AND site_id = ?"
 		args = append(args, q.Filter.SiteID)
 	}
+	if len(q.Filter.Sites) > 0 {
+		site += " AND site_id IN (?" + strings.Repeat(", ?", len(q.Filter.Sites)-1) + ")"
+		for _, s := range q.Filter.Sites {
+			args = append(args, s)
+		}
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM analytics_moderation WHERE at < ?`+site, args...)
 	if err != nil {
-		return ModerationReport{}, fmt.Errorf("load moderation facts: %w", err)
+		return nil, fmt.Errorf("load moderation facts: %w", err)
 	}
 	defer rows.Close()
+	from := q.From.UnixMilli()
 	var facts []ModerationFact
 	for rows.Next() {
 		var doc string
 		if err := rows.Scan(&doc); err != nil {
-			return ModerationReport{}, fmt.Errorf("load moderation facts: %w", err)
+			return nil, fmt.Errorf("load moderation facts: %w", err)
 		}
 		var m ModerationFact
 		if err := json.Unmarshal([]byte(doc), &m); err != nil {
-			return ModerationReport{}, fmt.Errorf("decode moderation fact: %w", err)
+			return nil, fmt.Errorf("decode moderation fact: %w", err)
+		}
+		if m.Action == ingest.ActionAllow || (m.At < from && (m.ItemID == "" || (m.DecidedAt > 0 && m.DecidedAt < from))) {
+			continue
 		}
 		facts = append(facts, m)
 	}
 	if err := rows.Err(); err != nil {
-		return ModerationReport{}, fmt.Errorf("load moderation facts: %w", err)
+		return nil, fmt.Errorf("load moderation facts: %w", err)
 	}
-	return moderationReport(q, facts), nil
+	return facts, nil
 }
 
 // Overview implements Store.
 func (s *SQLiteStore) Overview(ctx context.Context, siteID string, dayStart, now time.Time) (Overview, error) {
-	o := Overview{At: now.UTC()}
-	var oldest sql.NullInt64
-	n, d := now.UnixMilli(), dayStart.UnixMilli()
-	err := s.db.QueryRowContext(ctx, `SELECT
-		  COALESCE(SUM(open = 1 AND started_at > 0), 0),
-		  COALESCE(SUM(open = 1 AND started_at > 0 AND waiting_since > 0), 0),
-		  MIN(CASE WHEN open = 1 AND started_at > 0 AND waiting_since > 0 THEN waiting_since END),
-		  COALESCE(SUM(started_at >= ? AND started_at <= ?), 0),
-		  COALESCE(SUM(miss_candidate = 1 AND miss_at >= ? AND miss_at <= ?), 0),
-		  COALESCE(SUM(csat > 0 AND csat_at >= ? AND csat_at <= ?), 0),
-		  COALESCE(SUM(csat >= 4 AND csat_at >= ? AND csat_at <= ?), 0)
-		FROM analytics_conversations WHERE (? = '' OR site_id = ?)`,
-		d, n, d, n, d, n, d, n, siteID, siteID).Scan(&o.Open, &o.Waiting, &oldest, &o.NewToday, &o.MissedToday, &o.CSATToday.Rated, &o.CSATToday.Positive)
+	facts, err := s.loadFacts(ctx, Filter{SiteID: siteID}, `(c.open = 1 OR c.last_event_at >= ?)`, dayStart.UnixMilli())
 	if err != nil {
 		return Overview{}, fmt.Errorf("overview: %w", err)
 	}
-	finishOverview(&o, oldest.Int64, n)
-	return o, nil
-}
-
-func finishOverview(o *Overview, oldestWait, now int64) {
-	if oldestWait > 0 && o.Waiting > 0 {
-		o.LongestWaitMs = max(0, now-oldestWait)
-	}
-	if o.CSATToday.Rated > 0 {
-		o.CSATToday.Share = float64(o.CSATToday.Positive) / float64(o.CSATToday.Rated)
-	}
+	return overviewOf(facts, dayStart, now), nil
 }
 
 // EventCount implements Store.
@@ -464,7 +481,8 @@ func (s *SQLiteStore) EventCount(ctx context.Context) (int64, error) {
 
 // Reset implements Store.
 func (s *SQLiteStore) Reset(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM analytics_events; DELETE FROM analytics_conversations; DELETE FROM analytics_moderation;`)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM analytics_events; DELETE FROM analytics_conversations;
+		DELETE FROM analytics_moderation; DELETE FROM analytics_held;`)
 	if err != nil {
 		return fmt.Errorf("reset analytics tables: %w", err)
 	}

@@ -37,16 +37,77 @@ type Store interface {
 	// time in [from, to): each agent's last one before from and every one
 	// in the range. The same event may appear twice.
 	PresenceEvents(ctx context.Context, from, to time.Time) ([]ingest.Event, error)
-	// Moderation computes the moderation metrics of the range.
-	Moderation(ctx context.Context, q Query) (ModerationReport, error)
+	// ModerationFacts returns the moderation facts that a moderation
+	// report of q needs: flags, blocks and redactions (not allow
+	// verdicts) of q's site filter from before q.To, decided or not, whose
+	// item was still undecided at q.From or that were made in the range.
+	ModerationFacts(ctx context.Context, q Query) ([]ModerationFact, error)
 	// Overview computes the live numbers: dayStart is midnight in the viewer's zone.
 	Overview(ctx context.Context, siteID string, dayStart, now time.Time) (Overview, error)
 	// EventCount returns the number of distinct events stored.
 	EventCount(ctx context.Context) (int64, error)
-	// Reset deletes every event and fact (replay starts from empty tables).
+
+	// SiteProfiles returns every stored site profile with its FactsRev.
+	SiteProfiles(ctx context.Context) ([]SiteProfile, error)
+	// PutSiteProfiles stores profiles, each replacing its site's (FactsRev is not written).
+	PutSiteProfiles(ctx context.Context, profiles []SiteProfile) error
+	// MarkSiteFacts records that every fact of the site was built with
+	// revision rev; a lower rev than the one recorded changes nothing.
+	MarkSiteFacts(ctx context.Context, siteID string, rev int64) error
+	// SiteConversations lists up to limit ids of the site's conversations
+	// that have facts, in order, after the id after.
+	SiteConversations(ctx context.Context, siteID, after string, limit int) ([]string, error)
+
+	// HoldEvents keeps events of sites without a profile out of the
+	// events table until FinishHeld.
+	HoldEvents(ctx context.Context, events []HeldEvent) error
+	// HeldSites summarises the events still held, per site.
+	HeldSites(ctx context.Context) ([]HeldSite, error)
+	// HeldEvents returns a site's events still held.
+	HeldEvents(ctx context.Context, siteID string) ([]HeldEvent, error)
+	// FinishHeld ends the holding of a site's events: released (loaded)
+	// or dead-lettered.
+	FinishHeld(ctx context.Context, siteID string, ids []string, outcome HeldOutcome) error
+
+	// StaffSeen returns the staff ids the loader has verified before
+	// (they stay valid after the account is deleted).
+	StaffSeen(ctx context.Context) ([]string, error)
+	// AddStaffSeen records verified staff ids.
+	AddStaffSeen(ctx context.Context, ids []string) error
+
+	// Reset deletes every event, fact and held event (replay starts from
+	// empty tables). Site profiles and verified staff stay: replay reads
+	// them again from the topics, but a site whose last change left the
+	// retention window would otherwise hold all its events.
 	Reset(ctx context.Context) error
 	Close() error
 }
+
+// HeldEvent is an event of a site without a profile, with where it came
+// from (for its dead letter; Partition -1 when not from Kafka).
+type HeldEvent struct {
+	Event     ingest.Event
+	Topic     string
+	Partition int
+	Offset    int64
+	HeldAt    int64
+}
+
+// HeldSite is a site with held events: how many, and since when (ms).
+type HeldSite struct {
+	SiteID string
+	Since  int64
+	Count  int64
+}
+
+// HeldOutcome is how holding ended.
+type HeldOutcome uint8
+
+// Held outcomes.
+const (
+	HeldReleased     HeldOutcome = 1
+	HeldDeadLettered HeldOutcome = 2
+)
 
 // ConversationKey identifies a conversation.
 type ConversationKey struct {
@@ -72,52 +133,23 @@ type Assignment struct {
 	From, To       int64
 }
 
-// ModerationReport holds the moderation metrics of a range.
-type ModerationReport struct {
-	Items     []ModerationCount `json:"items"`
-	Decisions []ModerationCount `json:"decisions"`
-	Review    Duration          `json:"time_to_review"`
-	Backlog   int64             `json:"backlog"`
-}
-
-// ModerationCount is a count by category and action or by decision.
-type ModerationCount struct {
-	Category string `json:"category,omitempty"`
-	Action   string `json:"action,omitempty"`
-	Decision string `json:"decision,omitempty"`
-	Count    int64  `json:"count"`
-}
-
-// Overview is the live state of the floor.
+// Overview is the live state of the floor: now, and today since local
+// midnight (docs/metrics.md, "Live overview").
 type Overview struct {
 	At            time.Time `json:"at"`
 	Open          int64     `json:"open"`
 	Waiting       int64     `json:"waiting"`
 	LongestWaitMs int64     `json:"longest_wait_ms"`
 	NewToday      int64     `json:"new_today"`
+	OfflineToday  int64     `json:"offline_today"`
 	MissedToday   int64     `json:"missed_today"`
+	LateToday     int64     `json:"late_today"`
+	SLAToday      Target    `json:"sla_today"`
 	CSATToday     CSAT      `json:"csat_today"`
 }
 
 // ErrUnavailable wraps store errors that mean "try again later".
 var ErrUnavailable = errors.New("analytics store unavailable")
-
-// drillMetrics maps drill metric names to the conversations they count.
-var drillMetrics = map[string]func(f *ConversationFacts, now int64) bool{
-	"":               func(*ConversationFacts, int64) bool { return true },
-	"new":            func(*ConversationFacts, int64) bool { return true },
-	"resolved":       func(f *ConversationFacts, _ int64) bool { return f.ResolvedAt > 0 },
-	"reopened":       func(f *ConversationFacts, _ int64) bool { return f.Reopens > 0 },
-	"missed":         func(f *ConversationFacts, now int64) bool { return f.Missed(now) },
-	"offline":        func(f *ConversationFacts, _ int64) bool { return f.Channel == ingest.ChannelOffline },
-	"handled":        func(f *ConversationFacts, _ int64) bool { return f.AgentID != "" },
-	"first_response": func(f *ConversationFacts, _ int64) bool { return f.FirstResponseMs >= 0 },
-	"reply_time":     func(f *ConversationFacts, _ int64) bool { return len(f.ReplyMs) > 0 },
-	"queue_wait":     func(f *ConversationFacts, _ int64) bool { return len(f.QueueWaitMs) > 0 },
-	"resolution":     func(f *ConversationFacts, _ int64) bool { return f.ResolutionMs >= 0 },
-	"csat":           func(f *ConversationFacts, _ int64) bool { return f.CSAT > 0 },
-	"csat_positive":  func(f *ConversationFacts, _ int64) bool { return f.CSAT >= 4 },
-}
 
 // dimValue returns the facts' value of a dimension.
 func dimValue(f *ConversationFacts, d Dimension) string {

@@ -145,9 +145,10 @@ func (a *api) createSite(ctx context.Context, name, origin string, agentLimit in
 }
 
 // createUser makes a staff account (admin only).
-func (a *api) createUser(ctx context.Context, email, name, password string, roles []string) (staffUser, error) {
+// createUser creates a staff account working on sites.
+func (a *api) createUser(ctx context.Context, email, name, password string, roles, sites []string) (staffUser, error) {
 	var u staffUser
-	body := map[string]any{"email": email, "name": name, "password": password, "roles": roles}
+	body := map[string]any{"email": email, "name": name, "password": password, "roles": roles, "sites": sites}
 	if err := a.do(ctx, http.MethodPost, "/api/admin/users", body, &u); err != nil {
 		return staffUser{}, fmt.Errorf("create user %s: %w", email, err)
 	}

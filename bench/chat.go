@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,7 +217,7 @@ func (e *env) runChat(ctx context.Context) error {
 	} else if limit > 0 {
 		e.report.note("the run's site allows %d visitor messages per flood window (default 12 per 30 s) so that %.1f msg/s per visitor is not blocked as a flood; every other moderation rule stays on", limit, perSide)
 	}
-	agents, err := e.openAgents(ctx, run, nAgents)
+	agents, err := e.openAgents(ctx, run, nAgents, st.ID)
 	defer closeAgents(agents)
 	if err != nil {
 		return err
@@ -434,7 +435,7 @@ func (c *chatRun) converse(ctx context.Context, conv *chatConv, side byte, s sch
 // openAgents creates nAgents agent accounts for this run, signs each in
 // from its own loopback address (sign-in is rate limited per address) and
 // opens its socket.
-func (e *env) openAgents(ctx context.Context, run *chatRun, n int) ([]*chatAgent, error) {
+func (e *env) openAgents(ctx context.Context, run *chatRun, n int, siteID string) ([]*chatAgent, error) {
 	agents := make([]*chatAgent, n)
 	var done atomic.Int64
 	stop := startProgress(ctx, e.progress, func() string {
@@ -448,7 +449,7 @@ func (e *env) openAgents(ctx context.Context, run *chatRun, n int) ([]*chatAgent
 		_, _ = rand.Read(pw)
 		password := hex.EncodeToString(pw)
 		email := fmt.Sprintf("bench-%s-%d@bench.parley.invalid", e.runID, i)
-		u, err := e.admin.createUser(ctx, email, fmt.Sprintf("Bench agent %d", i), password, []string{"agent"})
+		u, err := e.admin.createUser(ctx, email, fmt.Sprintf("Bench agent %d", i), password, []string{"agent"}, []string{siteID})
 		if err != nil {
 			return err
 		}
@@ -461,7 +462,7 @@ func (e *env) openAgents(ctx context.Context, run *chatRun, n int) ([]*chatAgent
 		}
 		a := &chatAgent{user: u}
 		hello := a.wait.expect("hello")
-		ws, _, err := dialWS(ctx, wsURL(e.base, "/ws/agent", nil), dialOptions{source: ip, origin: e.baseURL, cookie: s.cookie}, func(data []byte) {
+		ws, _, err := dialWS(ctx, wsURL(e.agentBase(), "/ws/agent", nil), dialOptions{source: ip, origin: e.baseURL, cookie: s.cookie}, func(data []byte) {
 			f, m, err := decodeFrame(data)
 			if err != nil {
 				return
@@ -525,4 +526,15 @@ func (e *env) chatTargets(r *ChatResult) {
 	if r.Kafka != nil {
 		e.report.target("chat published to Kafka", "every acked message", fmt.Sprintf("%d of %d", r.Kafka.Published, r.Kafka.Acked), r.Kafka.Published >= r.Kafka.Acked && r.Kafka.Acked > 0)
 	}
+}
+
+// agentBase is where agents' sockets connect: --agent-url (another chat
+// node) when set, else --url.
+func (e *env) agentBase() *url.URL {
+	if e.opts.AgentURL != "" {
+		if u, err := url.Parse(e.opts.AgentURL); err == nil {
+			return u
+		}
+	}
+	return e.base
 }

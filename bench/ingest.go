@@ -78,9 +78,19 @@ func (e *env) runIngest(ctx context.Context) error {
 		return fmt.Errorf("clickhouse: %s.events does not exist: start parley serve with --clickhouse %s first", o.ClickHouseDatabase, o.ClickHouse)
 	}
 
+	// The loader loads only events of sites it knows (from site.updated,
+	// which chat publishes when the site is created) and by staff that
+	// exist: the run's site is a real one, and its agent is the admin.
+	if err := e.signIn(ctx); err != nil {
+		return err
+	}
+	st, err := e.admin.createSite(ctx, "bench ingest "+e.runID, benchOrigin, 5)
+	if err != nil {
+		return err
+	}
+	siteID := st.ID
 	e.status("ingest: generating %d events", o.Events)
-	siteID := "bench-ingest-" + e.runID
-	events, err := genEvents(siteID, o.Events, time.Now())
+	events, err := genEvents(siteID, e.adminUser.ID, o.Events, time.Now())
 	if err != nil {
 		return err
 	}
@@ -111,11 +121,12 @@ func (e *env) runIngest(ctx context.Context) error {
 	defer prod.Close()
 	// Distinct event ids: the events table is a ReplacingMergeTree that
 	// may hold a retried insert twice until it merges. Moderation verdicts
-	// the workers publish about the run's messages carry the same site and
-	// are loaded too; they are not the run's events.
+	// the workers publish about the run's messages, and the site's
+	// site.updated, carry the same site and are loaded too; they are not
+	// the run's events.
 	count := func(ctx context.Context) (int64, error) {
 		var n uint64
-		err := conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events WHERE site_id = ? AND type NOT LIKE 'moderation.%'", siteID).Scan(&n)
+		err := conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events WHERE site_id = ? AND type NOT LIKE 'moderation.%' AND type != 'site.updated'", siteID).Scan(&n)
 		return int64(n), err
 	}
 	type point struct {

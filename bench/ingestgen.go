@@ -7,17 +7,18 @@ import (
 	"github.com/parleychat/parley/ingest"
 )
 
-// genEvents builds n realistic chat events for one synthetic site:
-// conversations of 10 events each (started, queued, assigned, six messages
+// genEvents builds n realistic chat events for one site: conversations
+// of 10 events each (started, queued, assigned to agentID, six messages
 // alternating visitor and agent, resolved), spread over the last hour.
-// Every event is valid under ingest's contract.
-func genEvents(siteID string, n int, now time.Time) ([]ingest.Event, error) {
+// Every event is valid under ingest's contract; the site and the agent
+// must exist, or the analytics loader holds or refuses the events.
+func genEvents(siteID, agentID string, n int, now time.Time) ([]ingest.Event, error) {
 	out := make([]ingest.Event, 0, n)
 	base := now.Add(-time.Hour)
 	for c := 0; len(out) < n; c++ {
 		conv := ingest.NewID()
 		visitor := ingest.Actor{Role: ingest.RoleVisitor, ID: fmt.Sprintf("v-%d", c)}
-		agent := ingest.Actor{Role: ingest.RoleAgent, ID: fmt.Sprintf("a-%d", c%50)}
+		agent := ingest.Actor{Role: ingest.RoleAgent, ID: agentID}
 		system := ingest.Actor{Role: ingest.RoleSystem, ID: "bench"}
 		at := base.Add(time.Duration(c%3600) * time.Second)
 		steps := []struct {

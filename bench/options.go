@@ -15,6 +15,10 @@ var Scenarios = []string{"chat", "connections", "pipeline", "ingest"}
 type Options struct {
 	// URL of the running Parley (loopback only). Default http://127.0.0.1:8080.
 	URL string
+	// AgentURL, when set, is another chat node of the same deployment the
+	// chat scenario's agents connect their sockets to (visitors stay on
+	// URL), to measure delivery across nodes.
+	AgentURL string
 	// Admin signs in to create the run's site and agent accounts: either
 	// AdminEmail and AdminPassword, or AdminFile (initial-admin.txt).
 	AdminEmail, AdminPassword, AdminFile string
@@ -104,8 +108,13 @@ func (o *Options) validate(scenario string) (*url.URL, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if o.AdminFile == "" && (o.AdminEmail == "" || o.AdminPassword == "") && scenario != "ingest" {
+	if o.AdminFile == "" && (o.AdminEmail == "" || o.AdminPassword == "") {
 		errs = append(errs, errors.New("give --admin-email and --admin-password, or --admin-file DATA/initial-admin.txt"))
+	}
+	if o.AgentURL != "" {
+		if _, err := checkLoopback(o.AgentURL); err != nil {
+			errs = append(errs, fmt.Errorf("--agent-url: %w", err))
+		}
 	}
 	for _, b := range o.Brokers {
 		if err := checkLoopbackHostPort("--brokers", b); err != nil {

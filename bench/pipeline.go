@@ -19,6 +19,8 @@ type PipelineResult struct {
 	Sent          int64   `json:"sent"`
 	Acked         int64   `json:"acked"`
 	// Verdict is send → the worker's moderation.verdict read from Kafka.
+	// Every message carries a mild swear word, so the worker flags it and
+	// publishes a verdict (an allowed message publishes none).
 	Verdict  Latency          `json:"verdict"`
 	Verdicts map[string]int64 `json:"verdicts_by_stage"`
 	// Analytics is send → the message is counted by the analytics query API.
@@ -249,7 +251,7 @@ func (e *env) runPipeline(ctx context.Context) error {
 		run.sent[id] = time.Since(run.epoch)
 		run.mu.Unlock()
 		run.nSent.Add(1)
-		return v.ws.send(sendFrame{Type: "send", ClientID: id, ConversationID: v.convID, Text: benchText(i)})
+		return v.ws.send(sendFrame{Type: "send", ClientID: id, ConversationID: v.convID, Text: flaggedBenchText(i)})
 	})
 	if err != nil {
 		stop()

@@ -66,3 +66,11 @@ var (
 func benchText(n int) string {
 	return textOpeners[n%len(textOpeners)] + ", " + textSubjects[n%len(textSubjects)] + " " + textTails[n%len(textTails)] + " (" + strconv.Itoa(n) + ")"
 }
+
+// flaggedBenchText is the n-th message text with a mild swear word the
+// default policy flags for review (delivered, not blocked): the pipeline
+// scenario times the worker's verdict, and only a message the worker acts
+// on has one.
+func flaggedBenchText(n int) string {
+	return benchText(n) + ", damn it"
+}

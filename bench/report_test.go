@@ -130,7 +130,7 @@ func TestOptionsValidateNamesWhatIsMissing(t *testing.T) {
 		{"chat", Options{}, "--admin-email and --admin-password, or --admin-file"},
 		{"fly", Options{AdminFile: "x"}, `unknown scenario "fly"`},
 		{"pipeline", Options{AdminFile: "x"}, "pipeline needs --brokers"},
-		{"ingest", Options{Brokers: []string{"127.0.0.1:1"}}, "ingest needs --clickhouse"},
+		{"ingest", Options{AdminFile: "x", Brokers: []string{"127.0.0.1:1"}}, "ingest needs --clickhouse"},
 		{"chat", Options{AdminFile: "x", URL: "http://192.0.2.1:80"}, "loopback"},
 		{"chat", Options{AdminFile: "x", Rate: 5000}, "--rate 5000"},
 	}

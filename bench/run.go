@@ -19,13 +19,15 @@ const benchOrigin = "http://bench.parley.invalid"
 // env is what every scenario shares: the target, the admin session and the
 // progress line.
 type env struct {
-	opts     Options
-	base     *url.URL
-	baseURL  string
-	runID    string
-	admin    *api
-	progress *progress
-	report   *Report
+	opts    Options
+	base    *url.URL
+	baseURL string
+	runID   string
+	admin   *api
+	// adminUser is the signed-in admin (after signIn).
+	adminUser staffUser
+	progress  *progress
+	report    *Report
 }
 
 // Run executes one scenario against a running Parley, prints its progress
@@ -104,9 +106,11 @@ func (e *env) signIn(ctx context.Context) error {
 		creds = c
 	}
 	e.admin = &api{base: e.baseURL, hc: httpClientFrom(nil, 16)}
-	if _, err := e.admin.login(ctx, creds.Email, creds.Password); err != nil {
+	u, err := e.admin.login(ctx, creds.Email, creds.Password)
+	if err != nil {
 		return err
 	}
+	e.adminUser = u
 	return nil
 }
 

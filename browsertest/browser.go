@@ -69,13 +69,7 @@ func New(t testing.TB, width, height int) context.Context {
 func ArtifactDir(t testing.TB) string {
 	dir := os.Getenv("PARLEY_ARTIFACTS")
 	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "test-artifacts")
-				break
-			}
-		}
+		dir = filepath.Join(moduleRoot(), "test-artifacts")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("artifact dir %s: %v", dir, err)
@@ -129,4 +123,16 @@ func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// moduleRoot is the directory of go.mod above the test's working
+// directory (the working directory itself when there is none).
+func moduleRoot() string {
+	wd, _ := os.Getwd()
+	for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return wd
 }

@@ -157,9 +157,15 @@ func attachmentURL(id, name string) string {
 }
 
 // saveAttachment sniffs, stores and records one upload.
-func (s *Service) saveAttachment(ctx context.Context, uploaderID, name string, size int64, r io.Reader) (AttachmentView, error) {
+// siteID is the uploading visitor's site ("" for staff), whose quota it counts against.
+func (s *Service) saveAttachment(ctx context.Context, uploaderID, siteID, name string, size int64, r io.Reader) (AttachmentView, error) {
 	if size > s.cfg.Limits.MaxAttachmentBytes {
 		return AttachmentView{}, errf("file_too_large", "file of %d bytes exceeds %d", size, s.cfg.Limits.MaxAttachmentBytes)
+	}
+	if siteID != "" {
+		if err := s.checkQuota(ctx, uploaderID, siteID, size); err != nil {
+			return AttachmentView{}, err
+		}
 	}
 	head := make([]byte, 512)
 	n, err := io.ReadFull(r, head)
@@ -185,10 +191,27 @@ func (s *Service) saveAttachment(ctx context.Context, uploaderID, name string, s
 		return AttachmentView{}, errf("file_too_large", "file exceeds %d bytes", s.cfg.Limits.MaxAttachmentBytes)
 	}
 	a := ingest.Attachment{ID: id, Name: cleanName(name), ContentType: ct, Size: written}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO attachments (id, uploader_id, name, content_type, size, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		a.ID, uploaderID, a.Name, a.ContentType, a.Size, time.Now().UnixMilli()); err != nil {
+	if err := s.store.InsertAttachment(ctx, AttachmentRecord{Attachment: a, UploaderID: uploaderID, SiteID: siteID, CreatedAt: time.Now()}); err != nil {
 		_ = s.files.Delete(ctx, id)
-		return AttachmentView{}, fmt.Errorf("record attachment: %w", err)
+		return AttachmentView{}, err
 	}
 	return AttachmentView{Attachment: a, URL: attachmentURL(a.ID, a.Name)}, nil
+}
+
+// Keys lists the keys of every stored file (parley migrate copies them).
+func (f *FileStore) Keys() ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(f.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && keyPattern.MatchString(d.Name()) {
+			keys = append(keys, d.Name())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list attachments in %s: %w", f.dir, err)
+	}
+	return keys, nil
 }

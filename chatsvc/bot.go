@@ -15,18 +15,23 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/parleychat/parley/egress"
 	"github.com/parleychat/parley/ingest"
 )
 
 // BotRequest is a visitor message for the bot to answer.
 type BotRequest struct {
-	SiteID         string      `json:"site_id"`
-	ConversationID string      `json:"conversation_id"`
-	VisitorID      string      `json:"visitor_id"`
-	Text           string      `json:"text"`
-	First          bool        `json:"first"`
-	Settings       BotSettings `json:"-"`
-	secret         string
+	SiteID         string `json:"site_id"`
+	ConversationID string `json:"conversation_id"`
+	VisitorID      string `json:"visitor_id"`
+	Text           string `json:"text"`
+	First          bool   `json:"first"`
+	// Lang is the language the visitor's widget speaks (docs/widget.md);
+	// answers should be in it.
+	Lang     string      `json:"lang"`
+	Settings BotSettings `json:"-"`
+	secret   string
+	site     *SiteSettings // catalog overrides; nil means the shipped texts
 }
 
 // BotReply is the bot's answer; Handover sends the conversation to the
@@ -45,28 +50,34 @@ type BotResponder interface {
 // it has no answer.
 type RulesBot struct{}
 
-var defaultHandover = []string{"talk to a human", "human", "agent", "real person", "someone"}
-
-// Respond implements BotResponder.
+// Respond implements BotResponder. It answers in req.Lang: FAQ entries of
+// that language (or of none) and the catalog's hand-over texts.
 func (RulesBot) Respond(ctx context.Context, req BotRequest) (BotReply, error) {
-	text := normalize(req.Text)
-	phrases := req.Settings.HandoverPhrases
-	if len(phrases) == 0 {
-		phrases = defaultHandover
+	texts := req.site
+	if texts == nil {
+		texts = &SiteSettings{Bot: req.Settings}
 	}
-	for _, p := range phrases {
+	lang := req.Lang
+	if lang == "" {
+		lang = texts.defaultLanguage()
+	}
+	text := normalize(req.Text)
+	for _, p := range texts.handoverPhrases(lang) {
 		if containsPhrase(text, normalize(p)) {
-			return BotReply{Text: "Sure, I am connecting you with a human.", Handover: true}, nil
+			return BotReply{Text: texts.visitorText(lang, "bot.handover"), Handover: true}, nil
 		}
 	}
 	for _, f := range req.Settings.FAQ {
+		if f.Language != "" && f.Language != lang {
+			continue
+		}
 		for _, k := range f.Keywords {
 			if containsPhrase(text, normalize(k)) {
 				return BotReply{Text: f.Answer}, nil
 			}
 		}
 	}
-	return BotReply{Text: "I do not know that one yet, so I am bringing in a human.", Handover: true}, nil
+	return BotReply{Text: texts.visitorText(lang, "bot.fallback"), Handover: true}, nil
 }
 
 // normalize lowercases and turns punctuation into single spaces.
@@ -94,16 +105,19 @@ func containsPhrase(text, phrase string) bool {
 }
 
 // WebhookBot asks an external HTTP endpoint: POST JSON BotRequest, signed
-// with X-Parley-Signature = hex(HMAC-SHA256(site secret, body)); the answer
-// is JSON BotReply.
+// with X-Parley-Signature = hex(HMAC-SHA256(site's webhook secret, body));
+// the answer is JSON BotReply. The request goes through egress: no
+// internal addresses (unless the operator allowed the host), no redirects.
 type WebhookBot struct {
+	// Client sends the request; nil uses an egress client that refuses
+	// every internal address.
 	Client *http.Client
 }
 
 // Respond implements BotResponder.
 func (w WebhookBot) Respond(ctx context.Context, req BotRequest) (BotReply, error) {
 	body, _ := json.Marshal(req)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.Settings.WebhookURL, bytes.NewReader(body))
 	if err != nil {
@@ -115,7 +129,7 @@ func (w WebhookBot) Respond(ctx context.Context, req BotRequest) (BotReply, erro
 	hr.Header.Set("X-Parley-Signature", hex.EncodeToString(mac.Sum(nil)))
 	client := w.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = (&egress.Policy{}).Client(webhookTimeout)
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
@@ -131,6 +145,9 @@ func (w WebhookBot) Respond(ctx context.Context, req BotRequest) (BotReply, erro
 	}
 	return reply, nil
 }
+
+// webhookTimeout bounds one bot webhook call.
+const webhookTimeout = 5 * time.Second
 
 type botJob struct {
 	SiteID, ConversationID, VisitorID, Text string
@@ -180,19 +197,20 @@ func (b *botRunner) answer(ctx context.Context, j botJob) {
 	if !ok {
 		return
 	}
+	lang := b.s.visitorLang(site, j.VisitorID)
 	req := BotRequest{SiteID: j.SiteID, ConversationID: j.ConversationID, VisitorID: j.VisitorID, Text: j.Text,
-		First: j.First, Settings: site.Settings.Bot, secret: site.Secret}
+		First: j.First, Lang: lang, Settings: site.Settings.Bot, secret: site.WebhookSecret, site: &site.Settings}
 	var responder BotResponder = RulesBot{}
 	switch {
 	case b.s.cfg.Bot != nil:
 		responder = b.s.cfg.Bot
 	case site.Settings.Bot.WebhookURL != "":
-		responder = WebhookBot{}
+		responder = WebhookBot{Client: b.s.webhookClient}
 	}
 	reply, err := responder.Respond(ctx, req)
 	if err != nil {
 		b.s.log.Warn("bot failed; handing over", "conversation", j.ConversationID, "err", err)
-		reply = BotReply{Text: "Let me get you a human.", Handover: true}
+		reply = BotReply{Text: site.Settings.visitorText(lang, "bot.failed"), Handover: true}
 	}
 	b.s.writer.submit(ctx, &op{fn: b.s.botReplyOp(j, reply)})
 }
@@ -215,8 +233,8 @@ func (s *Service) botReplyOp(j botJob, reply BotReply) func(t *wtx) error {
 		t.put(c)
 		author := s.botAuthor(site)
 		var texts []string
-		if j.First && site.Settings.Bot.Greeting != "" {
-			texts = append(texts, site.Settings.Bot.Greeting)
+		if greeting := site.Settings.texts(s.visitorLang(site, c.VisitorID)).BotGreeting; j.First && greeting != "" {
+			texts = append(texts, greeting)
 		}
 		if reply.Text != "" {
 			texts = append(texts, reply.Text)

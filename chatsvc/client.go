@@ -10,7 +10,10 @@ import (
 )
 
 const (
-	writeWait  = 10 * time.Second
+	writeWait = 10 * time.Second
+	// closeGrace is how long a socket that sent its close frame waits for
+	// the peer's answer before its read loop ends.
+	closeGrace = time.Second
 	pingEvery  = 25 * time.Second
 	readIdle   = 60 * time.Second
 	closeQueue = 1013 // try again later: the client could not keep up
@@ -37,9 +40,10 @@ type client struct {
 	// Limits.SendQueue frames.
 	queue     [][]byte
 	pingDue   bool
-	writing   bool // a writer goroutine runs
-	closing   bool // close asked: nothing more is queued
-	finished  bool // the socket is closed; no writer will start again
+	pongs     []string // pongs owed to the peer's pings, written by the writer
+	writing   bool     // a writer goroutine runs
+	closing   bool     // close asked: nothing more is queued
+	finished  bool     // the socket is closed; no writer will start again
 	closeCode int
 	closeText string
 	pinger    *time.Timer
@@ -53,15 +57,22 @@ type client struct {
 	// visitor sockets
 	site      *Site
 	visitorID string
+	lang      string // the language the visitor's widget speaks
 
 	// agent sockets
 	user access.User
+	// session is the id of the staff session the socket was opened with.
+	session string
 	// subs and scope are guarded by hub.mu; subs is allocated on the
 	// first subscription.
 	subs  map[string]bool
 	scope string
 
 	typing *bucket
+	// budget limits every frame type; receipts coalesces delivered
+	// receipts. Both belong to the reader goroutine.
+	budget   *frameBudget
+	receipts receiptMarks
 }
 
 func newClient(s *Service, conn *websocket.Conn) *client {
@@ -152,8 +163,8 @@ func (c *client) writeLoop() {
 	idle := false // the previous pass found nothing and the linger ran out
 	for {
 		c.mu.Lock()
-		frames, ping, closing := c.queue, c.pingDue, c.closing
-		if len(frames) == 0 && !ping {
+		frames, ping, closing, pongs := c.queue, c.pingDue, c.closing, c.pongs
+		if len(frames) == 0 && !ping && len(pongs) == 0 {
 			if !closing && !idle {
 				c.mu.Unlock()
 				if linger == nil {
@@ -181,19 +192,23 @@ func (c *client) writeLoop() {
 			if code != 0 {
 				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 			}
+			c.endRead(closeGrace) // time for the peer's close answer
 			c.conn.Close()
 			return
 		}
-		c.queue, c.pingDue = spare, false
+		c.queue, c.pingDue, c.pongs = spare, false, nil
 		c.mu.Unlock()
 		idle = false
 
-		for _, b := range frames {
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		for _, p := range pongs {
+			if err := c.conn.WriteControl(websocket.PongMessage, []byte(p), time.Now().Add(writeWait)); err != nil {
 				c.abort()
 				return
 			}
+		}
+		if err := c.writeFrames(frames); err != nil {
+			c.abort()
+			return
 		}
 		clear(frames)
 		spare = frames[:0]
@@ -206,13 +221,76 @@ func (c *client) writeLoop() {
 	}
 }
 
+// writeFrames writes queued text frames: one the library's way, several
+// framed here into one buffer and written with one system call. Only the
+// writer goroutine writes to the socket (pongs are queued to it too, see
+// serve), so bypassing the library's writer here cannot interleave frames.
+func (c *client) writeFrames(frames [][]byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(writeWait)
+	_ = c.conn.SetWriteDeadline(deadline) // the library applies it on its own writes
+	c.s.metrics.socketWrites.Inc()
+	c.s.metrics.socketFrames.Add(float64(len(frames)))
+	if len(frames) == 1 {
+		return c.conn.WriteMessage(websocket.TextMessage, frames[0])
+	}
+	bp := frameBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, f := range frames {
+		buf = appendTextFrame(buf, f)
+	}
+	// The connection still holds the deadline of the library's last
+	// write, long past on a socket that was quiet: set this write's own.
+	if err := c.conn.NetConn().SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := c.conn.NetConn().Write(buf)
+	if cap(buf) <= maxPooledFrameBuf {
+		*bp = buf[:0]
+		frameBufs.Put(bp)
+	}
+	return err
+}
+
+// frameBufs holds buffers for coalesced writes; larger ones are let go.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxPooledFrameBuf = 256 << 10
+
+// appendTextFrame appends one unmasked, unfragmented text frame (what a
+// server sends, RFC 6455 section 5.2) carrying payload.
+func appendTextFrame(buf, payload []byte) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	n := len(payload)
+	switch {
+	case n < 126:
+		buf = append(buf, finText, byte(n))
+	case n <= 0xffff:
+		buf = append(buf, finText, 126, byte(n>>8), byte(n))
+	default:
+		buf = append(buf, finText, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(buf, payload...)
+}
+
 // abort ends the socket after a failed write: queued frames are dropped
 // and no close frame is sent (the peer is gone or stuck).
 func (c *client) abort() {
 	c.mu.Lock()
 	c.closing, c.finished, c.queue = true, true, nil
 	c.mu.Unlock()
+	c.endRead(0)
 	c.conn.Close()
+}
+
+// endRead makes the read loop end after d. Closing the connection is not
+// enough: the server closes a hijacked connection only when its handler
+// returns (fasthttp), and the handler returns when the read loop does;
+// until then the peer would see an open socket that never writes.
+func (c *client) endRead(d time.Duration) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
 }
 
 // serve runs the read loop with handle for each frame until the socket
@@ -226,6 +304,22 @@ func (c *client) serve(handle func(data []byte, binary bool)) {
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(readIdle))
 	})
+	// The library would answer pings and closes from this (the reader's)
+	// goroutine; the writer goroutine owns every write, so they go to it.
+	c.conn.SetPingHandler(func(data string) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.closing && len(c.pongs) < 4 {
+			c.pongs = append(c.pongs, data)
+			c.startWriterLocked()
+		}
+		return nil
+	})
+	peerClosed := false
+	c.conn.SetCloseHandler(func(int, string) error {
+		peerClosed = true
+		return nil
+	})
 	for {
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
@@ -237,6 +331,9 @@ func (c *client) serve(handle func(data []byte, binary bool)) {
 		if c.isClosing() {
 			break
 		}
+	}
+	if peerClosed {
+		c.close(websocket.CloseNormalClosure, "") // the closing handshake's answer
 	}
 	c.close(0, "")
 	c.mu.Lock()

@@ -1,7 +1,6 @@
 package chatsvc
 
 import (
-	"database/sql"
 	"errors"
 	"log/slog"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleychat/parley/access"
+	"github.com/parleychat/parley/egress"
 	"github.com/parleychat/parley/ingest"
 )
 
@@ -40,18 +40,33 @@ type Limits struct {
 	IPConnectBurst float64
 	// SendQueue is the outbound frame buffer per connection. Default 1024.
 	SendQueue int
+	// MaxSocketsPerIP caps concurrent visitor sockets from one network
+	// address (offices share one). Default 50.
+	MaxSocketsPerIP int
+	// MaxSocketsPerVisitor caps one visitor's concurrent sockets (tabs). Default 8.
+	MaxSocketsPerVisitor int
+	// VisitorAttachmentBytes caps the bytes one visitor keeps uploaded. Default 50 MiB.
+	VisitorAttachmentBytes int64
+	// SiteAttachmentBytes caps the bytes a site's visitors keep uploaded. Default 5 GiB.
+	SiteAttachmentBytes int64
+	// UnboundUploadTTL is how long an upload may wait to be sent in a
+	// message; older ones are refused and swept with their files. Default 1 h.
+	UnboundUploadTTL time.Duration
 }
 
 // Config holds what chatsvc needs; cmd/parley fills it.
 type Config struct {
-	// DB is chat.db opened with sqlstore.Open.
-	DB *sql.DB
+	// Store keeps the chat rows (OpenSQLite or OpenPostgres).
+	Store ChatStore
 	// DataDir holds attachments under DataDir/attachments (unless Attachments is set).
 	DataDir string
 	// Attachments overrides the file store (an object store later).
 	Attachments AttachmentStore
 	// Producer publishes outbox rows and dead letters.
 	Producer *ingest.Producer
+	// Broker carries frames and commands between chat nodes sharing a
+	// PostgreSQL store (ingest.LiveBus); nil runs this node alone.
+	Broker Broker
 	// Brokers is where the moderation-event consumer reads; empty disables it.
 	Brokers []string
 	// NodeID names this chat node; the moderation consumer group is parley-chat-<NodeID>.
@@ -64,6 +79,9 @@ type Config struct {
 	// Bot answers conversations of sites whose bot is enabled; nil uses the
 	// rules bot, or the site's webhook when it sets one.
 	Bot BotResponder
+	// Egress decides which hosts bot webhooks may reach; nil refuses every
+	// internal address (see package egress).
+	Egress *egress.Policy
 	// Secret signs visitor tokens (HMAC-SHA256); at least 32 bytes.
 	Secret []byte
 	// StaffOrigins are extra Origins allowed on /ws/agent besides the server's own.
@@ -80,6 +98,9 @@ type Config struct {
 	ReopenWindow time.Duration
 	// TokenTTL is the lifetime of a visitor token. Default 30 days.
 	TokenTTL time.Duration
+	// StaffRecheck is how often every open agent socket's session is
+	// looked up again (a change on another node, an expiry). Default 15 s.
+	StaffRecheck time.Duration
 	// RelayPoll is the outbox relay's poll fallback. Default 1 s.
 	RelayPoll time.Duration
 	// MaxBatch caps the operations committed in one transaction. Default 2000.
@@ -90,8 +111,8 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.DB == nil {
-		return errors.New("chatsvc: Config.DB is nil")
+	if c.Store == nil {
+		return errors.New("chatsvc: Config.Store is nil")
 	}
 	if c.Guard == nil {
 		return errors.New("chatsvc: Config.Guard is nil")
@@ -108,6 +129,9 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Egress == nil {
+		c.Egress = &egress.Policy{}
+	}
 	if c.AgentLimit <= 0 {
 		c.AgentLimit = 5
 	}
@@ -122,6 +146,9 @@ func (c *Config) defaults() error {
 	}
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = 30 * 24 * time.Hour
+	}
+	if c.StaffRecheck <= 0 {
+		c.StaffRecheck = 15 * time.Second
 	}
 	if c.RelayPoll <= 0 {
 		c.RelayPoll = time.Second
@@ -162,6 +189,21 @@ func (c *Config) defaults() error {
 	}
 	if l.SendQueue <= 0 {
 		l.SendQueue = 1024
+	}
+	if l.MaxSocketsPerIP <= 0 {
+		l.MaxSocketsPerIP = 50
+	}
+	if l.MaxSocketsPerVisitor <= 0 {
+		l.MaxSocketsPerVisitor = 8
+	}
+	if l.VisitorAttachmentBytes <= 0 {
+		l.VisitorAttachmentBytes = 50 << 20
+	}
+	if l.SiteAttachmentBytes <= 0 {
+		l.SiteAttachmentBytes = 5 << 30
+	}
+	if l.UnboundUploadTTL <= 0 {
+		l.UnboundUploadTTL = time.Hour
 	}
 	return nil
 }

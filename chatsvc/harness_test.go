@@ -3,7 +3,6 @@ package chatsvc
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,10 +45,12 @@ type env struct {
 	base     string
 	ws       string
 	site     Site
-	users    *access.Store
-	db       *sql.DB
-	stop     context.CancelFunc
-	runDone  chan error
+	users    *access.Directory
+	// staffStore is the store under users (another node's directory would share it).
+	staffStore access.StaffStore
+	store      ChatStore
+	stop       context.CancelFunc
+	runDone    chan error
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -59,7 +60,9 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newEnv(t testing.TB, tweak ...func(*Config)) *env {
+// newEnv starts a chat node whose rows live in the given backend ("sqlite"
+// or "postgres", see sqltest.Run).
+func newEnv(t testing.TB, backend string, tweak ...func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	var err error
@@ -82,21 +85,19 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { adb.Close() })
-	e.users, err = access.Open(ctx, adb)
+	staffStore, err := access.OpenSQLite(ctx, adb)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.staffStore = staffStore
+	e.users = access.NewDirectory(staffStore)
 	e.users.SetBcryptCost(bcrypt.MinCost)
 	guard := access.NewGuard(e.users, false, testLogger(t))
 
-	cdb, err := sqlstore.Open(filepath.Join(e.dir, "chat.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cdb.Close() })
-	e.db = cdb
+	var files AttachmentStore
+	e.store, files = openTestStores(t, backend)
 	cfg := Config{
-		DB: cdb, DataDir: e.dir, Producer: e.producer, Brokers: e.brokers, NodeID: "test",
+		Store: e.store, Attachments: files, DataDir: e.dir, Producer: e.producer, Brokers: e.brokers, NodeID: "test",
 		Guard: guard, Secret: bytes.Repeat([]byte("k"), 32), Logger: testLogger(t), Registerer: prometheus.NewRegistry(),
 		RelayPoll: 200 * time.Millisecond, AgentOfflineGrace: 300 * time.Millisecond,
 	}
@@ -108,7 +109,7 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 		t.Fatalf("new service: %v", err)
 	}
 	e.site, err = e.svc.CreateSite(ctx, SiteInput{Name: "Shop", AllowedOrigins: []string{testOrigin},
-		Settings: SiteSettings{Color: "#123456", Greeting: "Hello!"}})
+		Settings: SiteSettings{Color: "#123456", Greeting: "Hello!"}}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +166,16 @@ func (e *env) staff(name string, roles ...access.Role) *staff {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Staff work on every site the test made so far (admins see every
+	// site anyway); scope tests narrow it with SetSites.
+	var sites []string
+	for _, site := range e.svc.Sites() {
+		sites = append(sites, site.ID)
+	}
+	if err := e.users.SetSites(context.Background(), u.ID, sites); err != nil {
+		e.t.Fatal(err)
+	}
+	u.Sites = sites
 	jar, _ := cookiejar.New(nil)
 	s := &staff{e: e, user: u, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}, jar: jar}
 	var out struct {
@@ -213,14 +224,20 @@ func doJSON(t testing.TB, client *http.Client, method, url string, body any, wan
 // agentSocket opens /ws/agent with the staff member's cookie.
 func (s *staff) socket() *wsClient {
 	s.e.t.Helper()
+	c, _ := s.socketHello()
+	return c
+}
+
+// socketHello opens an agent socket and returns it with its hello frame.
+func (s *staff) socketHello() (*wsClient, frame) {
+	s.e.t.Helper()
 	h := http.Header{}
 	h.Set("Origin", s.e.base)
 	for _, c := range s.jar.Cookies(mustURL(s.e.base)) {
 		h.Add("Cookie", c.Name+"="+c.Value)
 	}
 	c := dial(s.e.t, s.e.ws+"/ws/agent", h)
-	c.expect("hello", nil)
-	return c
+	return c, c.expect("hello", nil)
 }
 
 // visitorSession starts a visitor session from the test origin.
@@ -342,7 +359,13 @@ func (c *wsClient) send(v any) {
 // frames are skipped.
 func (c *wsClient) expect(typ string, pred func(frame) bool) frame {
 	c.t.Helper()
-	deadline := time.After(20 * time.Second)
+	return c.expectWithin(20*time.Second, typ, pred)
+}
+
+// expectWithin is expect with its own deadline.
+func (c *wsClient) expectWithin(d time.Duration, typ string, pred func(frame) bool) frame {
+	c.t.Helper()
+	deadline := time.After(d)
 	for {
 		select {
 		case f := <-c.frames:
@@ -364,7 +387,7 @@ func (c *wsClient) expect(typ string, pred func(frame) bool) frame {
 			c.mu.Unlock()
 			c.t.Fatalf("socket closed while waiting for %s: %v", typ, err)
 		case <-deadline:
-			c.t.Fatalf("no %s frame within 20 s", typ)
+			c.t.Fatalf("no %s frame within %s", typ, d)
 		}
 	}
 }
@@ -498,4 +521,21 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// postJSON posts body and returns the status, without judging it.
+func postJSON(url string, body any, headers map[string]string) (int, []byte) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
 }

@@ -47,7 +47,7 @@ func statusOf(code string) int {
 		return fiber.StatusTooManyRequests
 	case CodeConflict:
 		return fiber.StatusConflict
-	case "file_too_large":
+	case "file_too_large", CodeQuotaExceeded:
 		return fiber.StatusRequestEntityTooLarge
 	case "unsupported_type":
 		return fiber.StatusUnsupportedMediaType

@@ -42,12 +42,15 @@ type hub struct {
 	presence    map[string]*presence
 	visitorGone map[string]time.Time
 	loads       map[string]int
+	// presenceChanged tells the cluster to report this node's agents now.
+	presenceChanged chan struct{}
 }
 
 func newHub(s *Service) *hub {
 	return &hub{
 		s: s, visitors: map[string]map[*client]struct{}{}, agents: map[*client]struct{}{},
 		presence: map[string]*presence{}, visitorGone: map[string]time.Time{}, loads: map[string]int{},
+		presenceChanged: make(chan struct{}, 1),
 	}
 }
 
@@ -62,6 +65,16 @@ func (h *hub) addVisitor(c *client) {
 	delete(h.visitorGone, c.visitorID)
 	h.mu.Unlock()
 	h.s.metrics.connections.WithLabelValues("visitor").Inc()
+	// A node the visitor left must not record them as gone.
+	h.s.cluster.publish(c.visitorID, busMessage{Kind: busVisitorHere, Visitor: c.visitorID})
+}
+
+// visitorReturned cancels a pending visitor.left: the visitor connected
+// to another node.
+func (h *hub) visitorReturned(visitorID string) {
+	h.mu.Lock()
+	delete(h.visitorGone, visitorID)
+	h.mu.Unlock()
 }
 
 func (h *hub) removeVisitor(c *client) {
@@ -98,12 +111,30 @@ func (h *hub) addAgent(c *client) AgentInfo {
 	h.mu.Unlock()
 	h.s.metrics.connections.WithLabelValues("agent").Inc()
 	h.s.rememberAgent(c.user)
-	h.broadcastPresence(info)
 	if change != nil {
-		h.s.writer.submit(context.Background(), &op{fn: h.s.presenceOp(*change)})
+		h.presenceChange(*change, info)
 	}
 	h.s.writer.poke()
+	if v, ok := h.s.cluster.agentView(c.user.ID); ok {
+		return v
+	}
 	return info
+}
+
+// presenceChange applies a change of a local agent's presence: a node
+// alone records it and tells its agents at once; in a cluster the leader
+// decides from every node's reports, so this node only reports sooner.
+func (h *hub) presenceChange(ch presenceChange, info AgentInfo) {
+	if h.s.cluster.enabled {
+		select {
+		case h.presenceChanged <- struct{}{}:
+		default:
+		}
+		return
+	}
+	h.broadcastPresenceHere(info)
+	// Going offline also returns the agent's conversations to the queue.
+	h.s.writer.submit(context.Background(), &op{fn: h.s.presenceOp(ch)})
 }
 
 func (h *hub) removeAgent(c *client) {
@@ -133,12 +164,45 @@ func (h *hub) setPresence(userID, status string) AgentInfo {
 	info := h.infoLocked(p)
 	h.mu.Unlock()
 	if changed {
-		h.broadcastPresence(info)
-		// Going offline also returns the agent's conversations to the queue.
-		h.s.writer.submit(context.Background(), &op{fn: h.s.presenceOp(change)})
+		// The agent's other nodes adopt the choice too.
+		h.s.cluster.publish("presence:"+userID, busMessage{Kind: busChoice, User: userID, Status: status})
+		h.presenceChange(change, info)
 		h.s.writer.poke()
 	}
 	return info
+}
+
+// adoptChoice applies a status an agent chose on another node to their
+// sockets here.
+func (h *hub) adoptChoice(userID, status string) {
+	h.mu.Lock()
+	p := h.presence[userID]
+	changed := p != nil && p.info.Status != status
+	if changed {
+		p.info.Status = status
+	}
+	h.mu.Unlock()
+	if changed {
+		select {
+		case h.presenceChanged <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// localPresence is what this node reports about its agents: those with a
+// socket here, or gone less than the grace period, unless offline.
+func (h *hub) localPresence() []NodePresence {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]NodePresence, 0, len(h.presence))
+	for id, p := range h.presence {
+		if p.info.Status == StatusOffline {
+			continue
+		}
+		out = append(out, NodePresence{AgentID: id, Status: p.info.Status, TeamID: p.info.TeamID, Name: p.info.Name})
+	}
+	return out
 }
 
 // sweep ends the presence of agents gone longer than the grace period and
@@ -162,12 +226,8 @@ func (h *hub) sweep(ctx context.Context, now time.Time) {
 		}
 	}
 	h.mu.Unlock()
-	for _, info := range offline {
-		h.broadcastPresence(info)
-	}
-	for _, ch := range changes {
-		// Also returns the agent's conversations to the queue.
-		h.s.writer.submit(ctx, &op{fn: h.s.presenceOp(ch)})
+	for i, info := range offline {
+		h.presenceChange(changes[i], info)
 	}
 	for _, v := range left {
 		h.s.writer.submit(ctx, &op{fn: h.s.leaveOp(v, "", "timeout")})
@@ -201,30 +261,59 @@ func (h *hub) setLoads(loads map[string]int, changed map[string]bool) []func() {
 	}
 	h.mu.Unlock()
 	var effects []func()
+	if h.s.cluster.enabled {
+		return nil // the leader tells every node about loads with presence
+	}
 	for _, info := range infos {
 		info := info
-		effects = append(effects, func() { h.broadcastPresence(info) })
+		effects = append(effects, func() { h.broadcastPresenceHere(info) })
 	}
 	return effects
 }
 
-func (h *hub) broadcastPresence(info AgentInfo) {
+// broadcastPresenceHere tells this node's agents who share a site with
+// an agent about its presence.
+func (h *hub) broadcastPresenceHere(info AgentInfo) {
 	b := encode(presenceFrame{Type: "presence", Agent: info})
 	h.mu.RLock()
-	defer h.mu.RUnlock()
+	viewers := make([]*client, 0, len(h.agents))
 	for c := range h.agents {
-		c.enqueue(b)
+		viewers = append(viewers, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range viewers {
+		if h.s.presenceScope.sees(c.user, info.ID) {
+			c.enqueue(b)
+		}
 	}
 }
 
-// agents returns every known agent's presence, sorted by name.
-func (h *hub) agentInfos() []AgentInfo {
-	h.mu.RLock()
-	out := make([]AgentInfo, 0, len(h.presence))
-	for _, p := range h.presence {
-		out = append(out, h.infoLocked(p))
+// agentInfosFor returns the presence of the agents viewer may see.
+func (h *hub) agentInfosFor(viewer access.User) []AgentInfo {
+	all := h.agentInfos()
+	out := all[:0]
+	for _, a := range all {
+		if h.s.presenceScope.sees(viewer, a.ID) {
+			out = append(out, a)
+		}
 	}
-	h.mu.RUnlock()
+	return out
+}
+
+// agentInfos returns every known agent's presence, sorted by name: this
+// node's, or every node's in a cluster.
+func (h *hub) agentInfos() []AgentInfo {
+	var out []AgentInfo
+	if h.s.cluster.enabled {
+		out = h.s.cluster.agentViews()
+	} else {
+		h.mu.RLock()
+		out = make([]AgentInfo, 0, len(h.presence))
+		for _, p := range h.presence {
+			out = append(out, h.infoLocked(p))
+		}
+		h.mu.RUnlock()
+	}
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
 	})
@@ -232,6 +321,12 @@ func (h *hub) agentInfos() []AgentInfo {
 }
 
 func (h *hub) agentInfo(id string) (AgentInfo, bool) {
+	if h.s.cluster.enabled {
+		if v, ok := h.s.cluster.agentView(id); ok {
+			return v, true
+		}
+		return AgentInfo{ID: id, Status: StatusOffline, Limit: h.s.cfg.AgentLimit}, false
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	p, ok := h.presence[id]
@@ -246,8 +341,18 @@ func (h *hub) agentStatus(id string) string {
 	return info.Status
 }
 
-// availableAgents are online agents with a live socket.
+// availableAgents are online agents with a live socket (on any node, in
+// a cluster).
 func (h *hub) availableAgents() []agentCandidate {
+	if h.s.cluster.enabled {
+		var out []agentCandidate
+		for _, a := range h.s.cluster.agentViews() {
+			if a.Status == StatusOnline {
+				out = append(out, agentCandidate{ID: a.ID, TeamID: a.TeamID})
+			}
+		}
+		return out
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var out []agentCandidate
@@ -269,7 +374,14 @@ func (h *hub) anyAvailable(team string) bool {
 	return false
 }
 
+// toVisitor delivers a frame to a visitor's sockets on every node.
 func (h *hub) toVisitor(visitorID string, b []byte, except *client) {
+	h.deliverVisitor(visitorID, b, except)
+	h.s.cluster.publish(visitorID, busMessage{Kind: busVisitor, Visitor: visitorID, Frame: b})
+}
+
+// deliverVisitor delivers a frame to a visitor's sockets on this node.
+func (h *hub) deliverVisitor(visitorID string, b []byte, except *client) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.visitors[visitorID] {
@@ -279,8 +391,14 @@ func (h *hub) toVisitor(visitorID string, b []byte, except *client) {
 	}
 }
 
-// closeVisitor sends a last frame to a visitor's sockets and closes them.
+// closeVisitor sends a last frame to a visitor's sockets on every node
+// and closes them.
 func (h *hub) closeVisitor(visitorID string, b []byte, code int, reason string) {
+	h.closeVisitorHere(visitorID, b, code, reason)
+	h.s.cluster.publish(visitorID, busMessage{Kind: busCloseVisitor, Visitor: visitorID, Frame: b, Code: code, Reason: reason})
+}
+
+func (h *hub) closeVisitorHere(visitorID string, b []byte, code int, reason string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.visitors[visitorID] {
@@ -289,16 +407,30 @@ func (h *hub) closeVisitor(visitorID string, b []byte, code int, reason string) 
 	}
 }
 
-// toConvAgents routes a frame about a conversation to agents: followers
-// (subscribed or assignee) get msg when it is set; everyone else whose
-// inbox scope covers the conversation gets summary() when it is set
-// (followers too when msg is nil).
+// toConvAgents routes a frame about a conversation to agents on every
+// node: followers (subscribed or assignee) get msg when it is set;
+// everyone else whose inbox scope covers the conversation gets summary()
+// when it is set (followers too when msg is nil).
 func (h *hub) toConvAgents(convID string, meta convMeta, msg []byte, summary func() []byte, except *client) {
+	h.deliverConvAgents(convID, meta, msg, summary, except)
+	if h.s.cluster.enabled {
+		m := busMessage{Kind: busConversation, Conversation: convID, Meta: &meta, Frame: msg}
+		if summary != nil {
+			m.Summary = summary()
+		}
+		h.s.cluster.publish(convID, m)
+	}
+}
+
+func (h *hub) deliverConvAgents(convID string, meta convMeta, msg []byte, summary func() []byte, except *client) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.agents {
 		if c == except {
 			continue
+		}
+		if !c.user.OnSite(meta.SiteID) {
+			continue // staff see only their sites' conversations
 		}
 		follows := c.subs[convID] || (meta.Assignee != "" && meta.Assignee == c.user.ID)
 		switch {
@@ -353,4 +485,31 @@ func (h *hub) connectedUsers() map[string]access.User {
 		out[c.user.ID] = c.user
 	}
 	return out
+}
+
+// visitorLang is the language of one of the visitor's open sockets, or ""
+// when the visitor is not connected.
+func (h *hub) visitorLang(visitorID string) string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.visitors[visitorID] {
+		if c.lang != "" {
+			return c.lang
+		}
+	}
+	return ""
+}
+
+// closeUserHere closes every socket a staff user has on this node.
+func (h *hub) closeUserHere(userID string, code int, reason string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.agents {
+		if c.user.ID == userID {
+			h.s.forgetStaff(userID) // routing reads the user's sites afresh (scope.go)
+			// The console learns why before the close (staff_sockets.go).
+			c.enqueue(encode(sessionEndedFrame{Type: "session_ended", Reason: reason}))
+			c.close(code, reason)
+		}
+	}
 }

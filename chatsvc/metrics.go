@@ -1,6 +1,7 @@
 package chatsvc
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,14 +13,11 @@ type metrics struct {
 	frameErrors   *prometheus.CounterVec
 	slowClients   prometheus.Counter
 	resendRedos   prometheus.Counter
-	walPages      prometheus.Gauge
-	walBackfilled prometheus.Gauge
+	conflictRedos prometheus.Counter
+	socketWrites  prometheus.Counter
+	socketFrames  prometheus.Counter
 	commitBatch   prometheus.Histogram
 	commitSeconds prometheus.Histogram
-	outboxBacklog prometheus.Gauge
-	relayLag      prometheus.Gauge
-	relayFailures prometheus.Counter
-	relayed       prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -39,11 +37,14 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		resendRedos: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_chat_resend_redos_total", Help: "Group-commit batches redone because a resent client id reached the unique index.",
 		}),
-		walPages: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "parley_chat_wal_pages", Help: "Pages in chat.db's write-ahead log at the last background checkpoint.",
+		socketWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_chat_socket_writes_total", Help: "Writes of queued frames to sockets (several frames queued for one socket go out in one write).",
 		}),
-		walBackfilled: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "parley_chat_wal_checkpointed_pages", Help: "Pages of the write-ahead log copied into chat.db at the last background checkpoint.",
+		socketFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_chat_socket_frames_total", Help: "Frames written to sockets.",
+		}),
+		conflictRedos: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_chat_conflict_redos_total", Help: "Group-commit batches redone because another node had changed a conversation meanwhile.",
 		}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "parley_chat_commit_batch_ops", Help: "Operations per group-commit transaction.",
@@ -53,28 +54,26 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Name: "parley_chat_commit_seconds", Help: "Time to run and commit one group-commit transaction.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
-		outboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "parley_chat_outbox_backlog", Help: "Outbox events not yet acknowledged by Kafka.",
-		}),
-		relayLag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "parley_chat_relay_lag_seconds", Help: "Age of the oldest outbox event not yet acknowledged by Kafka.",
-		}),
-		relayFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parley_chat_relay_failures_total", Help: "Outbox relay publish attempts that failed.",
-		}),
-		relayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parley_chat_relayed_total", Help: "Outbox events acknowledged by Kafka.",
-		}),
 	}
-	if r != nil {
-		for _, c := range []prometheus.Collector{m.connections, m.messages, m.frameErrors, m.slowClients, m.resendRedos, m.walPages, m.walBackfilled, m.commitBatch,
-			m.commitSeconds, m.outboxBacklog, m.relayLag, m.relayFailures, m.relayed} {
-			if err := r.Register(c); err != nil {
-				if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-					return nil, fmt.Errorf("register chat metrics: %w", err)
-				}
+	if err := registerCollectors(r, m.connections, m.messages, m.frameErrors, m.slowClients, m.resendRedos, m.conflictRedos, m.socketWrites, m.socketFrames, m.commitBatch, m.commitSeconds); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// registerCollectors registers each collector on r (nil: none); one
+// already registered (a second service on one registry) is no error.
+func registerCollectors(r prometheus.Registerer, cs ...prometheus.Collector) error {
+	if r == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			var dup prometheus.AlreadyRegisteredError
+			if !errors.As(err, &dup) {
+				return fmt.Errorf("register chat metrics: %w", err)
 			}
 		}
 	}
-	return m, nil
+	return nil
 }

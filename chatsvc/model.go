@@ -32,6 +32,10 @@ type Author struct {
 	Role string `json:"role"`
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+
+	// mayStepIn: a supervisor or admin, who may act in a conversation
+	// assigned to someone else; stepIn: this action does (see mayAct).
+	mayStepIn, stepIn bool
 }
 
 // AttachmentView is an attachment with the URL it is served from.

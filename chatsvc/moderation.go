@@ -2,9 +2,7 @@ package chatsvc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -19,7 +17,7 @@ type InlineVerdict struct {
 	Spans      []ingest.Span
 	Severity   int
 	Redacted   string // the text to deliver when Action is redact
-	Reason     string // shown to the sender when Action is block
+	Reason     string // kept with a blocked message; the sender is told the catalog's reason in their language
 }
 
 // InlineModerator judges a visitor message before delivery. It must be
@@ -36,20 +34,14 @@ type BanChecker interface {
 func banKey(site, visitor string) string { return site + "|" + visitor }
 
 func (s *Service) loadBans(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT site_id, visitor_id, until_ms, reason FROM bans WHERE until_ms > ?`, time.Now().UnixMilli())
+	bans, err := s.store.ActiveBans(ctx, time.Now())
 	if err != nil {
-		return fmt.Errorf("load bans: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var site, visitor, reason string
-		var until int64
-		if err := rows.Scan(&site, &visitor, &until, &reason); err != nil {
-			return fmt.Errorf("load bans: %w", err)
-		}
-		s.bans[banKey(site, visitor)] = ban{Until: time.UnixMilli(until), Reason: reason}
+	for _, b := range bans {
+		s.bans[banKey(b.SiteID, b.VisitorID)] = ban{Until: b.Until, Reason: b.Reason}
 	}
-	return rows.Err()
+	return nil
 }
 
 // banned checks the bans learnt from Kafka, then the BanChecker.
@@ -131,6 +123,8 @@ func (s *Service) handleModeration(ctx context.Context, batch []ingest.Record) (
 				if err == nil && p.BanUntil != nil {
 					err = s.Ban(ctx, e.SiteID, p.VisitorID, p.BanUntil.Time, p.Reason)
 				}
+			case ingest.DecisionUnban:
+				err = s.LiftBan(ctx, e.SiteID, p.VisitorID)
 			}
 			if err != nil {
 				return rejects, err
@@ -145,18 +139,37 @@ func (s *Service) Ban(ctx context.Context, siteID, visitorID string, until time.
 	if visitorID == "" {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO bans (site_id, visitor_id, until_ms, reason) VALUES (?, ?, ?, ?)
-		ON CONFLICT(site_id, visitor_id) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason`,
-		siteID, visitorID, until.UnixMilli(), reason); err != nil {
-		return fmt.Errorf("store ban of %s: %w", visitorID, err)
+	if err := s.store.PutBan(ctx, BanRecord{SiteID: siteID, VisitorID: visitorID, Until: until, Reason: reason}); err != nil {
+		return err
 	}
 	s.bansMu.Lock()
 	s.bans[banKey(siteID, visitorID)] = ban{Until: until, Reason: reason}
 	s.bansMu.Unlock()
+	if err := s.banAddress(ctx, siteID, visitorID, until, reason); err != nil {
+		return err
+	}
 	if time.Now().Before(until) {
 		s.hub.closeVisitor(visitorID, encode(bannedFrame{Type: "banned", Until: ingest.At(until), Reason: reason}),
 			websocket.ClosePolicyViolation, "banned")
 	}
+	return nil
+}
+
+// LiftBan forgets a visitor's ban, stored and cached, so they may write
+// again at once.
+func (s *Service) LiftBan(ctx context.Context, siteID, visitorID string) error {
+	if visitorID == "" {
+		return nil
+	}
+	if err := s.store.DeleteBan(ctx, siteID, visitorID); err != nil {
+		return err
+	}
+	if err := s.liftAddressBan(ctx, siteID, visitorID); err != nil {
+		return err
+	}
+	s.bansMu.Lock()
+	delete(s.bans, banKey(siteID, visitorID))
+	s.bansMu.Unlock()
 	return nil
 }
 
@@ -167,13 +180,9 @@ func (s *Service) setMessageStatus(ctx context.Context, messageID, status string
 		return nil
 	}
 	err := s.writer.do(ctx, func(t *wtx) error {
-		m, err := scanMessage(t.tx.QueryRowContext(t.ctx, `SELECT id, conversation_id, seq, client_id, author_role, author_id, author_name, kind, text, attachments, status, reason, categories, event_id, created_at
-			FROM messages WHERE id = ?`, messageID))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read message %s: %w", messageID, err)
+		m, found, err := t.tx.MessageByID(t.ctx, messageID)
+		if err != nil || !found {
+			return err
 		}
 		if m.Status == status || (status == MsgHidden && m.Status == MsgBlocked) {
 			return nil
@@ -182,8 +191,8 @@ func (s *Service) setMessageStatus(ctx context.Context, messageID, status string
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ? WHERE id = ?`, status, messageID); err != nil {
-			return fmt.Errorf("set status of message %s: %w", messageID, err)
+		if err := t.tx.SetMessageStatus(t.ctx, messageID, status); err != nil {
+			return err
 		}
 		// The inbox preview must not keep showing a removed message (and
 		// shows it again when a moderator restores it).

@@ -1,10 +1,7 @@
 package chatsvc
 
 import (
-	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/parleychat/parley/ingest"
@@ -42,31 +39,6 @@ type sendResult struct {
 	Blocked    bool
 	Reason     string
 	Categories []string
-}
-
-const dupColumns = 15
-
-func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
-	var m Message
-	var atts, cats string
-	var created int64
-	err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.ClientID, &m.Author.Role, &m.Author.ID, &m.Author.Name,
-		&m.Kind, &m.Text, &atts, &m.Status, &m.reason, &cats, &m.eventID, &created)
-	if err != nil {
-		return Message{}, err
-	}
-	m.CreatedAt = msTime(created)
-	if atts != "" {
-		var list []ingest.Attachment
-		if err := json.Unmarshal([]byte(atts), &list); err != nil {
-			return Message{}, fmt.Errorf("attachments of message %s: %w", m.ID, err)
-		}
-		m.Attachments = viewAttachments(list)
-	}
-	if cats != "" {
-		m.categories = strings.Split(cats, ",")
-	}
-	return m, nil
 }
 
 func viewAttachments(list []ingest.Attachment) []AttachmentView {
@@ -111,12 +83,9 @@ func (s *Service) sendOp(req sendReq, done func(sendResult, error)) *op {
 // duplicate looks for the message the author already sent with req's
 // client id; found fills res with it.
 func (t *wtx) duplicate(req sendReq, res *sendResult) (bool, error) {
-	m, err := scanMessage(t.tx.StmtContext(t.ctx, t.w.dupStmt).QueryRowContext(t.ctx, req.Author.ID, req.ClientID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("look up client id %s: %w", req.ClientID, err)
+	m, found, err := t.tx.MessageByClientID(t.ctx, req.Author.ID, req.ClientID)
+	if err != nil || !found {
+		return false, err
 	}
 	*res = sendResult{Msg: m, Duplicate: true, Blocked: m.Status == MsgBlocked, Reason: m.reason, Categories: m.categories}
 	return true, nil
@@ -128,6 +97,17 @@ func (t *wtx) send(req sendReq, res *sendResult) error {
 	c, isNew, err := t.targetConv(req)
 	if err != nil {
 		return err
+	}
+	if req.Kind != ingest.KindNote {
+		if err := mayAct(c, &req.Author); err != nil {
+			return err
+		}
+	}
+	if isNew && req.Verdict.Action == ingest.ActionBlock {
+		// A blocked first message starts no conversation: nothing is
+		// stored, queued or published; the sender is told it was blocked.
+		res.Blocked, res.Reason, res.Categories = true, blockReason(req.Verdict), req.Verdict.Categories
+		return nil
 	}
 	atts, err := t.checkAttachments(req.Author.ID, c, req.Attachments)
 	if err != nil {
@@ -142,6 +122,9 @@ func (t *wtx) send(req sendReq, res *sendResult) error {
 		t.put(c)
 	}
 	changed := isNew
+	if req.Author.Role == string(ingest.RoleVisitor) {
+		c.VisitorLeft = false // back in the conversation: a later leave is news
+	}
 	if c.Status == StatusResolved && req.Kind != ingest.KindNote {
 		if err := t.reopen(c, req.Author); err != nil {
 			return err
@@ -254,7 +237,7 @@ func (t *wtx) startConv(c *convState, req sendReq) error {
 	if useBot {
 		c.Routing = RoutingBot
 	}
-	if err := insertConv(t.ctx, t.tx, c); err != nil {
+	if err := t.tx.InsertConversation(t.ctx, c); err != nil {
 		return err
 	}
 	t.put(c)
@@ -293,20 +276,20 @@ func (t *wtx) checkAttachments(authorID string, c *convState, ids []string) ([]i
 	}
 	out := make([]ingest.Attachment, 0, len(ids))
 	for _, id := range ids {
-		var a ingest.Attachment
-		var uploader, conv string
-		err := t.tx.QueryRowContext(t.ctx, `SELECT id, name, content_type, size, uploader_id, conversation_id FROM attachments WHERE id = ?`, id).
-			Scan(&a.ID, &a.Name, &a.ContentType, &a.Size, &uploader, &conv)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && uploader != authorID) {
+		a, err := t.tx.Attachment(t.ctx, id)
+		if errors.Is(err, ErrNotFound) || (err == nil && a.UploaderID != authorID) {
 			return nil, errf(CodeNotFound, "attachment %s not found", id)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read attachment %s: %w", id, err)
+			return nil, err
 		}
-		if conv != "" && (c == nil || conv != c.ID) {
+		if a.ConversationID != "" && (c == nil || a.ConversationID != c.ID) {
 			return nil, errf(CodeBadRequest, "attachment %s belongs to another conversation", id)
 		}
-		out = append(out, a)
+		if t.w.s.uploadExpired(a, t.now) {
+			return nil, errf(CodeBadRequest, "attachment %s was uploaded too long ago and is being removed; upload it again", id)
+		}
+		out = append(out, a.Attachment)
 	}
 	return out, nil
 }
@@ -335,21 +318,12 @@ func (t *wtx) insertMessage(c *convState, m Message, atts []ingest.Attachment) (
 		return Message{}, err
 	}
 	m.eventID = e.ID
-	var attJSON string
-	if len(atts) > 0 {
-		b, _ := json.Marshal(atts)
-		attJSON = string(b)
-	}
-	if _, err := t.tx.StmtContext(t.ctx, t.w.msgStmt).ExecContext(t.ctx, m.ID, c.ID, m.Seq, m.ClientID, m.Author.Role, m.Author.ID, m.Author.Name,
-		m.Kind, m.Text, attJSON, m.Status, m.reason, strings.Join(m.categories, ","), e.ID, ms); err != nil {
-		if m.ClientID != "" && isClientIDConflict(err) {
-			return Message{}, &resendError{author: m.Author.ID, clientID: m.ClientID}
-		}
-		return Message{}, fmt.Errorf("insert message into %s: %w", c.ID, err)
+	if err := t.tx.InsertMessage(t.ctx, m, atts); err != nil {
+		return Message{}, err
 	}
 	for _, a := range atts {
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE attachments SET conversation_id = ? WHERE id = ?`, c.ID, a.ID); err != nil {
-			return Message{}, fmt.Errorf("bind attachment %s: %w", a.ID, err)
+		if err := t.tx.BindAttachment(t.ctx, a.ID, c.ID); err != nil {
+			return Message{}, err
 		}
 	}
 	t.w.s.metrics.messages.WithLabelValues(m.Author.Role).Inc()

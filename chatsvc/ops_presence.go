@@ -16,6 +16,10 @@ const presenceSite = "*"
 type presenceChange struct {
 	AgentID, Status, Previous string
 	At                        time.Time
+	// Decided says a cluster's leader decided the change from what it
+	// read: it is written only if the recorded status is still Previous,
+	// so a change happens once even when leadership moves meanwhile.
+	Decided bool
 }
 
 // presenceOp writes an agent.presence event to the outbox in the writer's
@@ -23,20 +27,22 @@ type presenceChange struct {
 // return to the queue in the same transaction.
 func (s *Service) presenceOp(ch presenceChange) func(t *wtx) error {
 	return func(t *wtx) error {
+		prev, err := t.tx.SetAgentStatus(t.ctx, ch.AgentID, ch.Status, ch.At)
+		if err != nil {
+			return err
+		}
+		if ch.Decided && prev != ch.Previous {
+			return nil // another leader recorded a change meanwhile
+		}
 		e, err := ingest.New(ingest.AgentPresence, presenceSite, ingest.AgentKey(ch.AgentID),
 			ingest.Actor{Role: ingest.RoleAgent, ID: ch.AgentID}, ch.At,
 			ingest.AgentPresencePayload{Status: ch.Status, Previous: ch.Previous})
 		if err != nil {
 			return fmt.Errorf("build presence event of agent %s: %w", ch.AgentID, err)
 		}
-		b, err := e.Encode()
-		if err != nil {
-			return fmt.Errorf("encode presence event of agent %s: %w", ch.AgentID, err)
-		}
-		if _, err := t.tx.StmtContext(t.ctx, t.w.outStmt).ExecContext(t.ctx, e.ID, ingest.TopicFor(e.Type), e.ConversationID, b, nowMs(t.now)); err != nil {
+		if err := t.emitEvent(e); err != nil {
 			return fmt.Errorf("outbox presence of agent %s: %w", ch.AgentID, err)
 		}
-		t.events++
 		if ch.Status == StatusOffline {
 			return s.agentOfflineOp(ch.AgentID)(t)
 		}

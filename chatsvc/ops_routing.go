@@ -2,6 +2,7 @@ package chatsvc
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/parleychat/parley/ingest"
@@ -25,14 +26,15 @@ func (t *wtx) enqueue(c *convState, reason string) error {
 		return err
 	}
 	site, ok := t.w.s.sites.get(c.SiteID)
-	if !ok || c.AwaySent || site.Settings.Bot.AwayMessage == "" {
+	if !ok || c.AwaySent {
 		return nil
 	}
-	if site.OpenAt(t.now) && t.w.s.hub.anyAvailable(c.TeamID) {
+	away := site.Settings.texts(t.w.s.visitorLang(site, c.VisitorID)).AwayMessage
+	if away == "" || site.OpenAt(t.now) && t.w.s.hub.anyAvailable(c.TeamID) {
 		return nil
 	}
 	c.AwaySent = true
-	m, err := t.insertMessage(c, Message{Author: t.w.s.botAuthor(site), Kind: ingest.KindText, Text: site.Settings.Bot.AwayMessage, Status: MsgVisible}, nil)
+	m, err := t.insertMessage(c, Message{Author: t.w.s.botAuthor(site), Kind: ingest.KindText, Text: away, Status: MsgVisible}, nil)
 	if err != nil {
 		return err
 	}
@@ -86,6 +88,9 @@ func (s *Service) assignOp(convID, agentID string, by Author, out *Conversation)
 		if c.Status == StatusResolved {
 			return errf(CodeConflict, "conversation %s is resolved; reopen it first", convID)
 		}
+		if err := mayAct(c, &by); err != nil {
+			return err
+		}
 		t.put(c)
 		if agentID == "" {
 			if err := t.enqueue(c, "manual"); err != nil {
@@ -113,6 +118,9 @@ func (s *Service) transferOp(convID string, by Author, toAgent, toTeam, note str
 		}
 		if c.Status == StatusResolved {
 			return errf(CodeConflict, "conversation %s is resolved; reopen it first", convID)
+		}
+		if err := mayAct(c, &by); err != nil {
+			return err
 		}
 		t.put(c)
 		from := c.Assignee
@@ -150,6 +158,9 @@ func (s *Service) statusOp(convID string, by Author, status string, out *Convers
 	return func(t *wtx) error {
 		c, err := t.conv(convID)
 		if err != nil {
+			return err
+		}
+		if err := mayAct(c, &by); err != nil {
 			return err
 		}
 		t.put(c)
@@ -282,9 +293,10 @@ func (s *Service) leaveOp(visitorID, convID, reason string) func(t *wtx) error {
 		if c.VisitorID != visitorID {
 			return errf(CodeNotFound, "conversation %s not found", convID)
 		}
-		if c.Status == StatusResolved && reason == "timeout" {
-			return nil
+		if c.Status == StatusResolved && reason == "timeout" || c.VisitorLeft {
+			return nil // no change: nothing to report
 		}
+		c.VisitorLeft = true
 		t.put(c)
 		_, err = t.emit(ingest.VisitorLeft, c, ingest.Actor{Role: ingest.RoleVisitor, ID: visitorID}, &ingest.VisitorLeftPayload{Reason: reason})
 		return err
@@ -294,9 +306,13 @@ func (s *Service) leaveOp(visitorID, convID, reason string) func(t *wtx) error {
 // agentOfflineOp sends the open conversations of an agent who went offline back to the queue.
 func (s *Service) agentOfflineOp(agentID string) func(t *wtx) error {
 	return func(t *wtx) error {
-		var ids []string
-		for id, c := range t.w.convs {
-			if c.Assignee == agentID && c.Status != StatusResolved && c.Routing == RoutingAssigned {
+		ids, err := t.tx.AssignedConversations(t.ctx, agentID)
+		if err != nil {
+			return err
+		}
+		// Conversations this batch assigned to the agent are not stored yet.
+		for id, c := range t.batch.convs {
+			if c.Assignee == agentID && c.Status != StatusResolved && c.Routing == RoutingAssigned && !slices.Contains(ids, id) {
 				ids = append(ids, id)
 			}
 		}
@@ -306,7 +322,7 @@ func (s *Service) agentOfflineOp(agentID string) func(t *wtx) error {
 			if err != nil {
 				return err
 			}
-			if c.Assignee != agentID {
+			if c.Assignee != agentID || c.Status == StatusResolved || c.Routing != RoutingAssigned {
 				continue
 			}
 			if err := t.enqueue(c, "agent_offline"); err != nil {
@@ -323,9 +339,79 @@ type agentCandidate struct {
 	ID, TeamID string
 }
 
+// assignmentPick is one queued conversation given to one agent.
+type assignmentPick struct{ conv, agent string }
+
+// planAssignments gives queued conversations (in queue order) to agents
+// with room, round robin after the agent last picked, until nobody can
+// take the next one. A node alone plans from memory; a cluster's leader
+// from the store. onSite says whether an agent works on a site (scope.go).
+func planAssignments(queue []*convState, agents []agentCandidate, loads map[string]int, limitFor func(siteID string) int, onSite func(agentID, siteID string) bool, last string) ([]assignmentPick, string) {
+	if len(queue) == 0 || len(agents) == 0 {
+		return nil, last
+	}
+	agents = slices.Clone(agents)
+	sort.Slice(agents, func(i, j int) bool { return agents[i].ID < agents[j].ID })
+	load := make(map[string]int, len(loads))
+	for a, n := range loads {
+		load[a] = n
+	}
+	var picks []assignmentPick
+	for _, c := range queue {
+		limit := limitFor(c.SiteID)
+		start := sort.Search(len(agents), func(i int) bool { return agents[i].ID > last })
+		for k := 0; k < len(agents); k++ {
+			a := agents[(start+k)%len(agents)]
+			if c.TeamID != "" && a.TeamID != c.TeamID {
+				continue
+			}
+			if !onSite(a.ID, c.SiteID) {
+				continue
+			}
+			if load[a.ID] >= limit {
+				continue
+			}
+			picks = append(picks, assignmentPick{c.ID, a.ID})
+			load[a.ID]++
+			last = a.ID
+			break
+		}
+	}
+	return picks, last
+}
+
+// agentLimitFor is how many conversations an agent takes at once on a site.
+func (s *Service) agentLimitFor(siteID string) int {
+	limit := s.cfg.AgentLimit
+	if site, ok := s.sites.get(siteID); ok {
+		limit = site.agentLimit(limit)
+	}
+	return limit
+}
+
+// autoAssign gives a still-queued conversation to an agent, as routing decided.
+func (s *Service) autoAssign(t *wtx, convID, agentID string) error {
+	c, err := t.conv(convID)
+	if err != nil {
+		return err
+	}
+	if c.Routing != RoutingQueued || c.Status == StatusResolved {
+		return nil
+	}
+	if err := t.assign(c, agentID, "auto", Author{}); err != nil {
+		return err
+	}
+	t.announce(c)
+	return nil
+}
+
 // dispatch assigns queued conversations to online agents with room,
-// round robin, until nobody can take the next one.
+// round robin, until nobody can take the next one. In a cluster the
+// leader routes instead (cluster.go), from every node's view.
 func (w *writer) dispatch(ctx context.Context) {
+	if w.s.cluster.enabled {
+		return
+	}
 	if w.queueDirty {
 		if eff := w.rebuildQueue(); len(eff) > 0 {
 			w.fan <- eff
@@ -334,39 +420,11 @@ func (w *writer) dispatch(ctx context.Context) {
 	if len(w.queue) == 0 {
 		return
 	}
-	agents := w.s.hub.availableAgents()
-	if len(agents) == 0 {
-		return
+	queue := make([]*convState, len(w.queue))
+	for i, id := range w.queue {
+		queue[i] = w.convs[id]
 	}
-	sort.Slice(agents, func(i, j int) bool { return agents[i].ID < agents[j].ID })
-	load := make(map[string]int, len(w.load))
-	for a, n := range w.load {
-		load[a] = n
-	}
-	type pick struct{ conv, agent string }
-	var picks []pick
-	last := w.rrLast
-	for _, id := range w.queue {
-		c := w.convs[id]
-		limit := w.s.cfg.AgentLimit
-		if site, ok := w.s.sites.get(c.SiteID); ok {
-			limit = site.agentLimit(limit)
-		}
-		start := sort.Search(len(agents), func(i int) bool { return agents[i].ID > last })
-		for k := 0; k < len(agents); k++ {
-			a := agents[(start+k)%len(agents)]
-			if c.TeamID != "" && a.TeamID != c.TeamID {
-				continue
-			}
-			if load[a.ID] >= limit {
-				continue
-			}
-			picks = append(picks, pick{id, a.ID})
-			load[a.ID]++
-			last = a.ID
-			break
-		}
-	}
+	picks, last := planAssignments(queue, w.s.hub.availableAgents(), w.load, w.s.agentLimitFor, w.s.agentOnSite, w.rrLast)
 	if len(picks) == 0 {
 		return
 	}
@@ -374,20 +432,7 @@ func (w *writer) dispatch(ctx context.Context) {
 	ops := make([]*op, 0, len(picks))
 	for _, p := range picks {
 		p := p
-		ops = append(ops, &op{fn: func(t *wtx) error {
-			c, err := t.conv(p.conv)
-			if err != nil {
-				return err
-			}
-			if c.Routing != RoutingQueued || c.Status == StatusResolved {
-				return nil
-			}
-			if err := t.assign(c, p.agent, "auto", Author{}); err != nil {
-				return err
-			}
-			t.announce(c)
-			return nil
-		}})
+		ops = append(ops, &op{fn: func(t *wtx) error { return w.s.autoAssign(t, p.conv, p.agent) }})
 	}
 	w.runBatch(ctx, ops)
 }

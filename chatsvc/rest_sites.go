@@ -12,6 +12,25 @@ func withSnippet(c *fiber.Ctx, site Site) Site {
 	return site
 }
 
+// siteName is what any staff member may know of a site they work on.
+type siteName struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// mySites lists the sites the signed-in staff member works on (every
+// site for admins), by name: the site pickers of the staff app.
+func (s *Service) mySites(c *fiber.Ctx) error {
+	_, u := staffAuthor(c)
+	out := []siteName{}
+	for _, site := range s.Sites() {
+		if u.OnSite(site.ID) {
+			out = append(out, siteName{ID: site.ID, Name: site.Name})
+		}
+	}
+	return c.JSON(fiber.Map{"sites": out})
+}
+
 func (s *Service) listSites(c *fiber.Ctx) error {
 	sites := s.Sites()
 	for i := range sites {
@@ -33,7 +52,8 @@ func (s *Service) createSite(c *fiber.Ctx) error {
 	if err := c.BodyParser(&in); err != nil {
 		return replyError(c, fiber.StatusBadRequest, CodeBadRequest, "body must be a JSON site: "+err.Error())
 	}
-	site, err := s.CreateSite(c.UserContext(), in)
+	_, u := staffAuthor(c)
+	site, err := s.CreateSite(c.UserContext(), in, u.ID)
 	if err != nil {
 		return s.siteErr(c, err)
 	}
@@ -45,7 +65,8 @@ func (s *Service) updateSite(c *fiber.Ctx) error {
 	if err := c.BodyParser(&in); err != nil {
 		return replyError(c, fiber.StatusBadRequest, CodeBadRequest, "body must be a JSON site: "+err.Error())
 	}
-	site, err := s.UpdateSite(c.UserContext(), c.Params("id"), in)
+	_, u := staffAuthor(c)
+	site, err := s.UpdateSite(c.UserContext(), c.Params("id"), in, u.ID)
 	if err != nil {
 		return s.siteErr(c, err)
 	}
@@ -60,8 +81,17 @@ func (s *Service) rotateSecret(c *fiber.Ctx) error {
 	return c.JSON(withSnippet(c, site))
 }
 
+func (s *Service) rotateWebhookSecret(c *fiber.Ctx) error {
+	site, err := s.RotateWebhookSecret(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return s.siteErr(c, err)
+	}
+	return c.JSON(withSnippet(c, site))
+}
+
 func (s *Service) deleteSite(c *fiber.Ctx) error {
-	if err := s.DeleteSite(c.UserContext(), c.Params("id")); err != nil {
+	_, u := staffAuthor(c)
+	if err := s.DeleteSite(c.UserContext(), c.Params("id"), u.ID); err != nil {
 		return s.siteErr(c, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

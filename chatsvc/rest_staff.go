@@ -2,7 +2,6 @@ package chatsvc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
@@ -18,14 +17,17 @@ import (
 
 func staffAuthor(c *fiber.Ctx) (Author, access.User) {
 	u, _ := access.UserOf(c)
-	return Author{Role: string(ingest.RoleAgent), ID: u.ID, Name: u.Name}, u
+	return staffActor(u), u
 }
 
 func (s *Service) listConversations(c *fiber.Ctx) error {
 	_, u := staffAuthor(c)
 	f := ConversationFilter{
 		Status: c.Query("status"), Scope: c.Query("scope"), Me: u.ID, SiteID: c.Query("site_id"),
-		VisitorID: c.Query("visitor_id"), Limit: c.QueryInt("limit", 50),
+		Sites: u.SiteScope(), VisitorID: c.Query("visitor_id"), Limit: c.QueryInt("limit", 50),
+	}
+	if f.SiteID != "" && !u.OnSite(f.SiteID) {
+		return replyError(c, fiber.StatusForbidden, CodeForbidden, "you do not work on site "+truncate(f.SiteID, 64))
 	}
 	if b := c.Query("before"); b != "" {
 		t, err := time.Parse(time.RFC3339Nano, b)
@@ -49,15 +51,19 @@ type conversationDetail struct {
 
 func (s *Service) getConversation(c *fiber.Ctx) error {
 	ctx := c.UserContext()
+	_, u := staffAuthor(c)
 	conv, err := s.conversation(ctx, c.Params("id"))
 	if err != nil {
+		return s.replyErr(c, err)
+	}
+	if err := onSite(u, conv.SiteID); err != nil {
 		return s.replyErr(c, err)
 	}
 	v, err := s.visitorDetail(ctx, conv.Visitor.ID)
 	if err != nil {
 		return s.replyErr(c, err)
 	}
-	past, err := s.Conversations(ctx, ConversationFilter{Status: "all", VisitorID: conv.Visitor.ID, Limit: 20})
+	past, err := s.Conversations(ctx, ConversationFilter{Status: "all", VisitorID: conv.Visitor.ID, Sites: u.SiteScope(), Limit: 20})
 	if err != nil {
 		return s.replyErr(c, err)
 	}
@@ -72,7 +78,8 @@ func (s *Service) getConversation(c *fiber.Ctx) error {
 
 func (s *Service) getMessages(c *fiber.Ctx) error {
 	convID := c.Params("id")
-	if _, err := s.convMeta(c.UserContext(), convID); err != nil {
+	_, u := staffAuthor(c)
+	if _, err := s.convOnSite(c.UserContext(), u, convID); err != nil {
 		return s.replyErr(c, err)
 	}
 	msgs, err := s.messagesAfter(c.UserContext(), convID, int64(c.QueryInt("after_seq", 0)), clamp(c.QueryInt("limit", 200), 1, 500))
@@ -95,7 +102,7 @@ func (s *Service) assignConversation(c *fiber.Ctx) error {
 	}
 	by, u := staffAuthor(c)
 	convID := c.Params("id")
-	meta, err := s.convMeta(c.UserContext(), convID)
+	meta, err := s.convOnSite(c.UserContext(), u, convID)
 	if err != nil {
 		return s.replyErr(c, err)
 	}
@@ -108,7 +115,7 @@ func (s *Service) assignConversation(c *fiber.Ctx) error {
 		}
 	}
 	if body.AgentID != "" {
-		if err := s.checkAgent(c.UserContext(), body.AgentID); err != nil {
+		if err := s.checkAgent(c.UserContext(), body.AgentID, meta.SiteID); err != nil {
 			return s.replyErr(c, err)
 		}
 	}
@@ -119,9 +126,10 @@ func (s *Service) assignConversation(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// checkAgent verifies that id is a staff user with the agent role.
-func (s *Service) checkAgent(ctx context.Context, id string) error {
-	u, err := s.cfg.Guard.Store().User(ctx, id)
+// checkAgent verifies that id is a staff user with the agent role who
+// works on siteID.
+func (s *Service) checkAgent(ctx context.Context, id, siteID string) error {
+	u, err := s.cfg.Guard.Directory().User(ctx, id)
 	if errors.Is(err, access.ErrNotFound) {
 		return errf(CodeBadRequest, "agent %s does not exist", id)
 	}
@@ -130,6 +138,9 @@ func (s *Service) checkAgent(ctx context.Context, id string) error {
 	}
 	if !u.Has(access.Agent) {
 		return errf(CodeBadRequest, "user %s is not an agent", id)
+	}
+	if !u.OnSite(siteID) {
+		return errf(CodeBadRequest, "agent %s does not work on this conversation's site", id)
 	}
 	s.rememberAgent(u)
 	return nil
@@ -152,7 +163,7 @@ func (s *Service) transferConversation(c *fiber.Ctx) error {
 	}
 	by, u := staffAuthor(c)
 	convID := c.Params("id")
-	meta, err := s.convMeta(c.UserContext(), convID)
+	meta, err := s.convOnSite(c.UserContext(), u, convID)
 	if err != nil {
 		return s.replyErr(c, err)
 	}
@@ -160,7 +171,7 @@ func (s *Service) transferConversation(c *fiber.Ctx) error {
 		return replyError(c, fiber.StatusForbidden, CodeForbidden, "only the assigned agent or a supervisor may transfer this conversation")
 	}
 	if body.ToAgentID != "" {
-		if err := s.checkAgent(c.UserContext(), body.ToAgentID); err != nil {
+		if err := s.checkAgent(c.UserContext(), body.ToAgentID, meta.SiteID); err != nil {
 			return s.replyErr(c, err)
 		}
 	}
@@ -178,7 +189,10 @@ func (s *Service) setConversationStatus(c *fiber.Ctx) error {
 	if err := c.BodyParser(&body); err != nil {
 		return replyError(c, fiber.StatusBadRequest, CodeBadRequest, "body must be JSON {status}")
 	}
-	by, _ := staffAuthor(c)
+	by, u := staffAuthor(c)
+	if _, err := s.convOnSite(c.UserContext(), u, c.Params("id")); err != nil {
+		return s.replyErr(c, err)
+	}
 	var out Conversation
 	if err := s.writer.do(c.UserContext(), s.statusOp(c.Params("id"), by, body.Status, &out)); err != nil {
 		return s.replyErr(c, err)
@@ -187,13 +201,14 @@ func (s *Service) setConversationStatus(c *fiber.Ctx) error {
 }
 
 func (s *Service) listAgents(c *fiber.Ctx) error {
-	users, err := s.cfg.Guard.Store().Users(c.UserContext())
+	_, me := staffAuthor(c)
+	users, err := s.cfg.Guard.Directory().Users(c.UserContext())
 	if err != nil {
 		return s.replyErr(c, err)
 	}
 	out := []AgentInfo{}
 	for _, u := range users {
-		if !u.Has(access.Agent) {
+		if !u.Has(access.Agent) || !me.SharesSite(u) {
 			continue
 		}
 		info, _ := s.hub.agentInfo(u.ID)
@@ -205,7 +220,7 @@ func (s *Service) listAgents(c *fiber.Ctx) error {
 
 func (s *Service) staffUpload(c *fiber.Ctx) error {
 	_, u := staffAuthor(c)
-	return s.upload(c, u.ID)
+	return s.upload(c, u.ID, "")
 }
 
 // Canned replies.
@@ -221,29 +236,48 @@ type Canned struct {
 var shortcutPattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 func (s *Service) listCanned(c *fiber.Ctx) error {
-	q := `SELECT id, site_id, shortcut, text FROM canned_replies`
-	var args []any
-	if site := c.Query("site_id"); site != "" {
-		q += ` WHERE site_id = '' OR site_id = ?`
-		args = append(args, site)
+	_, u := staffAuthor(c)
+	site := c.Query("site_id")
+	if site != "" && !u.OnSite(site) {
+		return replyError(c, fiber.StatusForbidden, CodeForbidden, "you do not work on site "+truncate(site, 64))
 	}
-	rows, err := s.db.QueryContext(c.UserContext(), q+` ORDER BY shortcut, site_id`, args...)
+	all, err := s.store.CannedReplies(c.UserContext(), site)
 	if err != nil {
-		return s.replyErr(c, fmt.Errorf("list canned replies: %w", err))
+		return s.replyErr(c, err)
 	}
-	defer rows.Close()
 	out := []Canned{}
-	for rows.Next() {
-		var r Canned
-		if err := rows.Scan(&r.ID, &r.SiteID, &r.Shortcut, &r.Text); err != nil {
-			return s.replyErr(c, fmt.Errorf("list canned replies: %w", err))
+	for _, r := range all {
+		if r.SiteID == "" || u.OnSite(r.SiteID) {
+			out = append(out, r)
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return s.replyErr(c, fmt.Errorf("list canned replies: %w", err))
 	}
 	return c.JSON(fiber.Map{"canned": out})
+}
+
+// cannedScope refuses a canned reply change outside the staff member's
+// sites: site replies need the site, global ones (no site) an admin.
+func cannedScope(u access.User, siteID string) error {
+	if siteID == "" && !u.IsAdmin() {
+		return errf(CodeForbidden, "only admins manage canned replies for every site; set site_id to one of your sites")
+	}
+	if !u.OnSite(siteID) {
+		return errf(CodeForbidden, "you do not work on site %s", siteID)
+	}
+	return nil
+}
+
+// cannedSite returns the site of a stored canned reply.
+func (s *Service) cannedSite(ctx context.Context, id string) (string, error) {
+	all, err := s.store.CannedReplies(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	for _, r := range all {
+		if r.ID == id {
+			return r.SiteID, nil
+		}
+	}
+	return "", errf(CodeNotFound, "canned reply %s not found", id)
 }
 
 func (s *Service) parseCanned(c *fiber.Ctx) (Canned, error) {
@@ -271,12 +305,18 @@ func (s *Service) createCanned(c *fiber.Ctx) error {
 	if err != nil {
 		return s.replyErr(c, err)
 	}
+	{
+		_, u := staffAuthor(c)
+		if err := cannedScope(u, r.SiteID); err != nil {
+			return s.replyErr(c, err)
+		}
+	}
 	r.ID = ingest.NewID()
-	if _, err := s.db.ExecContext(c.UserContext(), `INSERT INTO canned_replies (id, site_id, shortcut, text) VALUES (?, ?, ?, ?)`, r.ID, r.SiteID, r.Shortcut, r.Text); err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+	if err := s.store.InsertCanned(c.UserContext(), r); err != nil {
+		if errors.Is(err, errShortcutTaken) {
 			return replyError(c, fiber.StatusConflict, "shortcut_taken", fmt.Sprintf("/%s already exists for this site", r.Shortcut))
 		}
-		return s.replyErr(c, fmt.Errorf("create canned reply: %w", err))
+		return s.replyErr(c, err)
 	}
 	return c.Status(fiber.StatusCreated).JSON(r)
 }
@@ -287,22 +327,42 @@ func (s *Service) updateCanned(c *fiber.Ctx) error {
 		return s.replyErr(c, err)
 	}
 	r.ID = c.Params("id")
-	res, err := s.db.ExecContext(c.UserContext(), `UPDATE canned_replies SET site_id = ?, shortcut = ?, text = ? WHERE id = ?`, r.SiteID, r.Shortcut, r.Text, r.ID)
+	_, u := staffAuthor(c)
+	old, err := s.cannedSite(c.UserContext(), r.ID)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
-			return replyError(c, fiber.StatusConflict, "shortcut_taken", fmt.Sprintf("/%s already exists for this site", r.Shortcut))
-		}
-		return s.replyErr(c, fmt.Errorf("update canned reply: %w", err))
+		return s.replyErr(c, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	for _, site := range []string{old, r.SiteID} {
+		if err := cannedScope(u, site); err != nil {
+			return s.replyErr(c, err)
+		}
+	}
+	switch err := s.store.UpdateCanned(c.UserContext(), r); {
+	case errors.Is(err, errShortcutTaken):
+		return replyError(c, fiber.StatusConflict, "shortcut_taken", fmt.Sprintf("/%s already exists for this site", r.Shortcut))
+	case errors.Is(err, ErrNotFound):
 		return replyError(c, fiber.StatusNotFound, CodeNotFound, "canned reply "+r.ID+" not found")
+	case err != nil:
+		return s.replyErr(c, err)
 	}
 	return c.JSON(r)
 }
 
 func (s *Service) deleteCanned(c *fiber.Ctx) error {
-	if _, err := s.db.ExecContext(c.UserContext(), `DELETE FROM canned_replies WHERE id = ?`, c.Params("id")); err != nil {
-		return s.replyErr(c, fmt.Errorf("delete canned reply: %w", err))
+	_, u := staffAuthor(c)
+	site, err := s.cannedSite(c.UserContext(), c.Params("id"))
+	var fe *frameError
+	if errors.As(err, &fe) && fe.Code == CodeNotFound {
+		return c.SendStatus(fiber.StatusNoContent) // deleting a missing reply changes nothing
+	}
+	if err != nil {
+		return s.replyErr(c, err)
+	}
+	if err := cannedScope(u, site); err != nil {
+		return s.replyErr(c, err)
+	}
+	if err := s.store.DeleteCanned(c.UserContext(), c.Params("id")); err != nil {
+		return s.replyErr(c, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -314,15 +374,14 @@ func (s *Service) serveFile(c *fiber.Ctx) error {
 	if !keyPattern.MatchString(id) {
 		return replyError(c, fiber.StatusNotFound, CodeNotFound, "file not found")
 	}
-	var name, ct string
-	var size int64
-	err := s.db.QueryRowContext(c.UserContext(), `SELECT name, content_type, size FROM attachments WHERE id = ?`, id).Scan(&name, &ct, &size)
-	if errors.Is(err, sql.ErrNoRows) {
+	a, err := s.store.Attachment(c.UserContext(), id)
+	if errors.Is(err, ErrNotFound) {
 		return replyError(c, fiber.StatusNotFound, CodeNotFound, "file not found")
 	}
 	if err != nil {
-		return s.replyErr(c, fmt.Errorf("read attachment %s: %w", id, err))
+		return s.replyErr(c, err)
 	}
+	name, ct, size := a.Name, a.ContentType, a.Size
 	r, err := s.files.Open(c.UserContext(), id)
 	if err != nil {
 		return s.replyErr(c, err)

@@ -1,8 +1,6 @@
 package chatsvc
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -86,6 +84,9 @@ func (s *Service) visitorSession(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	now := time.Now()
+	if b, banned := s.addressBanned(ctx, site.ID, c.IP()); banned {
+		return c.Status(fiber.StatusForbidden).JSON(apiError{Code: CodeBanned, Message: "you are banned from this chat", Until: ingest.At(b.Until).Format(time.RFC3339)})
+	}
 	var visitorID string
 	verified := false
 	if u := req.User; u != nil && u.ID != "" {
@@ -96,6 +97,9 @@ func (s *Service) visitorSession(c *fiber.Ctx) error {
 			return replyError(c, fiber.StatusUnauthorized, CodeIdentity, "user.hash is not HMAC-SHA256(site secret, user.id); compute it on your server")
 		}
 	}
+	if site.IdentityRequired && !verified {
+		return replyError(c, fiber.StatusUnauthorized, CodeIdentity, "this site admits verified visitors only: boot the widget with user.id and user.hash = HMAC-SHA256(site secret, user.id) from your server")
+	}
 	if verified {
 		id, err := s.visitorByExternal(c, site.ID, req.User.ID)
 		if err != nil {
@@ -104,21 +108,21 @@ func (s *Service) visitorSession(c *fiber.Ctx) error {
 		visitorID = id
 	} else if req.Token != "" {
 		if claims, err := verifyToken(s.cfg.Secret, req.Token, now); err == nil && claims.Site == site.ID {
-			var exists int
-			err := s.db.QueryRowContext(ctx, `SELECT 1 FROM visitors WHERE id = ?`, claims.Visitor).Scan(&exists)
-			if err == nil {
+			exists, err := s.store.VisitorExists(ctx, claims.Visitor)
+			if err != nil {
+				return s.replyErr(c, err)
+			}
+			if exists {
 				visitorID = claims.Visitor
-			} else if !errors.Is(err, sql.ErrNoRows) {
-				return s.replyErr(c, fmt.Errorf("read visitor: %w", err))
 			}
 		}
 		// An expired or foreign token starts a new visitor rather than failing the widget.
 	}
 	if visitorID == "" {
 		visitorID = ingest.NewID()
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO visitors (id, site_id, ip, user_agent, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			visitorID, site.ID, c.IP(), truncate(string(c.Request().Header.UserAgent()), 512), now.UnixMilli(), now.UnixMilli()); err != nil {
-			return s.replyErr(c, fmt.Errorf("create visitor: %w", err))
+		if err := s.store.InsertVisitor(ctx, VisitorRecord{ID: visitorID, SiteID: site.ID, IP: c.IP(),
+			UserAgent: truncate(string(c.Request().Header.UserAgent()), 512), CreatedAt: now}); err != nil {
+			return s.replyErr(c, err)
 		}
 	}
 	if b, banned := s.banned(ctx, site.ID, visitorID, true); banned {
@@ -130,7 +134,7 @@ func (s *Service) visitorSession(c *fiber.Ctx) error {
 		}
 	}
 	exp := now.Add(s.cfg.TokenTTL)
-	token := signToken(s.cfg.Secret, visitorClaims{Site: site.ID, Visitor: visitorID, Expires: exp.Unix()})
+	token := signToken(s.cfg.Secret, visitorClaims{Site: site.ID, Visitor: visitorID, Expires: exp.Unix(), Verified: verified})
 	return c.JSON(sessionResponse{Token: token, VisitorID: visitorID, ExpiresAt: exp.UTC().Format(time.RFC3339), Verified: verified})
 }
 
@@ -140,26 +144,10 @@ func (s *Service) visitorByExternal(c *fiber.Ctx, siteID, externalID string) (st
 	if len(externalID) > 255 {
 		return "", errf(CodeBadRequest, "user.id is longer than 255 bytes")
 	}
-	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT id FROM visitors WHERE site_id = ? AND external_id = ?`, siteID, externalID).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("find visitor %s: %w", externalID, err)
-	}
-	id = ingest.NewID()
-	now := time.Now().UnixMilli()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO visitors (id, site_id, external_id, verified, ip, user_agent, created_at, last_seen_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
-		ON CONFLICT(site_id, external_id) WHERE external_id <> '' DO NOTHING`,
-		id, siteID, externalID, c.IP(), truncate(string(c.Request().Header.UserAgent()), 512), now, now)
-	if err != nil {
-		return "", fmt.Errorf("create visitor %s: %w", externalID, err)
-	}
-	if err := s.db.QueryRowContext(ctx, `SELECT id FROM visitors WHERE site_id = ? AND external_id = ?`, siteID, externalID).Scan(&id); err != nil {
-		return "", fmt.Errorf("find visitor %s: %w", externalID, err)
-	}
-	return id, nil
+	return s.store.EnsureExternalVisitor(ctx, VisitorRecord{
+		ID: ingest.NewID(), SiteID: siteID, ExternalID: externalID, Verified: true, IP: c.IP(),
+		UserAgent: truncate(string(c.Request().Header.UserAgent()), 512), CreatedAt: time.Now(),
+	})
 }
 
 // visitorAuth admits requests with a valid visitor token (Bearer).
@@ -175,6 +163,9 @@ func (s *Service) visitorAuth(c *fiber.Ctx) error {
 	}
 	if err := allowSiteOrigin(c, site); err != nil {
 		return s.replyErr(c, err)
+	}
+	if identityMissing(site, claims) {
+		return replyError(c, fiber.StatusUnauthorized, CodeIdentity, "this site admits verified visitors only; start a verified session")
 	}
 	c.Locals(localSite, site)
 	c.Locals(localVisitor, claims.Visitor)
@@ -213,10 +204,13 @@ func (s *Service) visitorUpload(c *fiber.Ctx) error {
 	if ok, wait := s.visitorLimit.allow(visitorID); !ok {
 		return replyError(c, fiber.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("too many uploads; retry in %s", (wait+time.Second).Truncate(time.Second)))
 	}
-	return s.upload(c, visitorID)
+	if ok, wait := s.ipLimit.allow(c.IP()); !ok {
+		return replyError(c, fiber.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("too many requests from your address; retry in %s", (wait+time.Second).Truncate(time.Second)))
+	}
+	return s.upload(c, visitorID, site.ID)
 }
 
-func (s *Service) upload(c *fiber.Ctx, uploaderID string) error {
+func (s *Service) upload(c *fiber.Ctx, uploaderID, siteID string) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
 		return replyError(c, fiber.StatusBadRequest, "no_file", "send multipart/form-data with one part named file")
@@ -226,7 +220,7 @@ func (s *Service) upload(c *fiber.Ctx, uploaderID string) error {
 		return s.replyErr(c, fmt.Errorf("open upload: %w", err))
 	}
 	defer f.Close()
-	a, err := s.saveAttachment(c.UserContext(), uploaderID, fh.Filename, fh.Size, f)
+	a, err := s.saveAttachment(c.UserContext(), uploaderID, siteID, fh.Filename, fh.Size, f)
 	if err != nil {
 		return s.replyErr(c, err)
 	}

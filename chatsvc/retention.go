@@ -55,60 +55,29 @@ func (s *Service) enforceRetention(ctx context.Context, now time.Time) (int, err
 // retentionOp deletes up to retentionBatch resolved conversations of
 // siteID last changed before cutoff (ms), inside the writer's transaction
 // so that it never races a message to the same conversation.
-func (s *Service) retentionOp(siteID string, cutoff int64, gone, files *[]string) func(t *wtx) error {
+func (s *Service) retentionOp(siteID string, cutoff int64, deleted, files *[]string) func(t *wtx) error {
 	return func(t *wtx) error {
-		*gone, *files = (*gone)[:0], (*files)[:0]
-		rows, err := t.tx.QueryContext(t.ctx, `SELECT id, visitor_id FROM conversations
-			WHERE site_id = ? AND status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?`, siteID, StatusResolved, cutoff, retentionBatch)
+		*deleted, *files = (*deleted)[:0], (*files)[:0]
+		list, err := t.tx.ExpiredConversations(t.ctx, siteID, time.UnixMilli(cutoff), retentionBatch)
 		if err != nil {
-			return fmt.Errorf("find expired conversations: %w", err)
-		}
-		type expired struct{ id, visitor string }
-		var list []expired
-		for rows.Next() {
-			var x expired
-			if err := rows.Scan(&x.id, &x.visitor); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan expired conversation: %w", err)
-			}
-			// An earlier operation of this batch may have staged a change
-			// (a reopening message) that is not written yet: keep it.
-			if _, staged := t.batch.convs[x.id]; !staged {
-				list = append(list, x)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read expired conversations: %w", err)
+			return err
 		}
 		for _, x := range list {
-			arows, err := t.tx.QueryContext(t.ctx, `SELECT id FROM attachments WHERE conversation_id = ?`, x.id)
+			// An earlier operation of this batch may have staged a change
+			// (a reopening message) that is not written yet: keep it.
+			if _, staged := t.batch.convs[x.ID]; staged {
+				continue
+			}
+			gone, err := t.tx.DeleteConversation(t.ctx, x.ID)
 			if err != nil {
-				return fmt.Errorf("find attachments of %s: %w", x.id, err)
+				return err
 			}
-			for arows.Next() {
-				var a string
-				if err := arows.Scan(&a); err != nil {
-					arows.Close()
-					return fmt.Errorf("scan attachment of %s: %w", x.id, err)
-				}
-				*files = append(*files, a)
+			*files = append(*files, gone...)
+			delete(t.w.convs, x.ID)
+			if t.w.visitorConv[x.VisitorID] == x.ID {
+				delete(t.w.visitorConv, x.VisitorID)
 			}
-			arows.Close()
-			for _, q := range []string{
-				`DELETE FROM messages WHERE conversation_id = ?`,
-				`DELETE FROM attachments WHERE conversation_id = ?`,
-				`DELETE FROM conversations WHERE id = ?`,
-			} {
-				if _, err := t.tx.ExecContext(t.ctx, q, x.id); err != nil {
-					return fmt.Errorf("delete expired conversation %s: %w", x.id, err)
-				}
-			}
-			delete(t.w.convs, x.id)
-			if t.w.visitorConv[x.visitor] == x.id {
-				delete(t.w.visitorConv, x.visitor)
-			}
-			*gone = append(*gone, x.id)
+			*deleted = append(*deleted, x.ID)
 		}
 		return nil
 	}

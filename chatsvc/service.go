@@ -2,10 +2,10 @@ package chatsvc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -14,29 +14,38 @@ import (
 
 	"github.com/parleychat/parley/access"
 	"github.com/parleychat/parley/ingest"
-	"github.com/parleychat/parley/sqlstore"
 )
 
 // Service is the chat service of one node.
 type Service struct {
-	cfg      Config
-	db       *sql.DB
-	log      *slog.Logger
-	metrics  *metrics
-	sites    *siteCache
-	writer   *writer
-	hub      *hub
-	upgrader fiber.Handler
-	bot      *botRunner
-	files    AttachmentStore
-	stopped  chan struct{}
-	started  chan struct{}
+	cfg     Config
+	store   ChatStore
+	log     *slog.Logger
+	metrics *metrics
+	sites   *siteCache
+	writer  *writer
+	hub     *hub
+	// presenceScope limits whose presence each staff member sees.
+	presenceScope *presenceScope
+	upgrader      fiber.Handler
+	bot           *botRunner
+	// webhookClient calls bot webhooks through Config.Egress.
+	webhookClient *http.Client
+	files         AttachmentStore
+	stopped       chan struct{}
+	started       chan struct{}
 
 	visitorLimit *limiter
 	agentLimit   *limiter
 	ipLimit      *limiter
+	sockets      *socketCounts
+	writes       writeHealth
+	staff        staffCache
+	// visitorRates and agentRates are the frame budgets of new connections.
+	visitorRates, agentRates map[string]frameRate
 
-	relayKick chan struct{}
+	relay   *ingest.Relay
+	cluster *cluster
 
 	metaMu sync.RWMutex
 	meta   map[string]convMeta
@@ -58,13 +67,10 @@ type ban struct {
 	Reason string
 }
 
-// New migrates chat.db, loads the working set and returns a service ready
+// New loads the working set from the store and returns a service ready
 // to Mount; Run starts its background loops.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
-	if err := sqlstore.Migrate(ctx, cfg.DB, "chat", migrations); err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(cfg.Registerer)
@@ -72,14 +78,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "chatsvc"), metrics: m,
-		sites:        &siteCache{db: cfg.DB},
+		cfg: cfg, store: cfg.Store, log: cfg.Logger.With("component", "chatsvc"), metrics: m,
+		sites:        &siteCache{store: cfg.Store},
 		stopped:      make(chan struct{}),
 		started:      make(chan struct{}),
 		visitorLimit: newLimiter(cfg.Limits.VisitorMsgRate, cfg.Limits.VisitorMsgBurst),
 		agentLimit:   newLimiter(cfg.Limits.AgentMsgRate, cfg.Limits.AgentMsgBurst),
 		ipLimit:      newLimiter(cfg.Limits.IPConnectRate, cfg.Limits.IPConnectBurst),
-		relayKick:    make(chan struct{}, 1),
+		sockets:      newSocketCounts(),
+		visitorRates: frameRates(visitorFrameRates, cfg.Limits.VisitorMsgRate, cfg.Limits.VisitorMsgBurst),
+		agentRates:   frameRates(agentFrameRates, cfg.Limits.AgentMsgRate, cfg.Limits.AgentMsgBurst),
 		meta:         map[string]convMeta{},
 		queuePos:     map[string]int{},
 		names:        map[string]string{},
@@ -93,23 +101,31 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		s.files = fs
 	}
+	if cfg.Producer != nil {
+		if s.relay, err = ingest.NewRelay(ingest.RelayConfig{
+			Store: "chat", Outbox: cfg.Store, Producer: cfg.Producer, Poll: cfg.RelayPoll,
+			Registerer: cfg.Registerer, Logger: s.log,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	s.cluster = newCluster(s, cfg.Broker)
 	s.hub = newHub(s)
+	s.presenceScope = newPresenceScope(cfg.Guard.Directory())
 	s.upgrader = s.newUpgrader()
 	s.writer = newWriter(s)
 	s.bot = newBotRunner(s)
+	s.webhookClient = cfg.Egress.Client(webhookTimeout)
 	if err := s.sites.load(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.loadBans(ctx); err != nil {
+	if err := s.ensureWebhookSecrets(ctx); err != nil {
 		return nil, err
 	}
-	// The writer inserts into three message indexes at scattered places
-	// (one per conversation and author); SQLite's default 2 MiB page cache
-	// makes most of those inserts read their page back from the file.
-	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, writerCacheKiB)); err != nil {
-		return nil, fmt.Errorf("size chat.db's page cache: %w", err)
+	if err := s.publishSites(ctx); err != nil {
+		return nil, err
 	}
-	if err := s.writer.prepare(ctx); err != nil {
+	if err := s.loadBans(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.writer.loadState(ctx); err != nil {
@@ -145,11 +161,19 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Debug("loop stopped", "loop", name)
 		}()
 	}
-	start("relay", s.relay)
-	start("checkpoint", s.checkpoints)
+	if s.relay != nil {
+		start("relay", func(ctx context.Context) { s.relay.Run(ctx, 3*time.Second) })
+	} else {
+		s.log.Warn("no Kafka producer configured: events stay in the outbox")
+	}
+	start("store upkeep", s.store.Maintain)
 	start("timers", s.timers)
 	start("retention", s.retention)
+	start("inactivity", s.inactivity)
 	start("bot", s.bot.run)
+	start("staff sessions", s.recheckStaffSessions)
+	start("upload sweep", s.sweepUploads)
+	start("cluster", s.cluster.run)
 	if len(s.cfg.Brokers) > 0 && s.cfg.Producer != nil {
 		start("moderation", s.consumeModeration)
 	}
@@ -161,10 +185,12 @@ func (s *Service) Run(ctx context.Context) error {
 	stopFan()
 	wg.Wait()
 	// A last relay pass publishes what the final batches wrote, if Kafka is up.
-	flushCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if _, err := s.relayOnce(flushCtx); err != nil {
-		s.log.Info("outbox left for the next start", "err", err)
+	if s.relay != nil {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := s.relay.Flush(flushCtx); err != nil {
+			s.log.Info("outbox left for the next start", "err", err)
+		}
 	}
 	return nil
 }
@@ -172,13 +198,16 @@ func (s *Service) Run(ctx context.Context) error {
 // Ready reports whether chat.db answers and the writer runs. Kafka is not
 // required: chat keeps working and the outbox holds events meanwhile.
 func (s *Service) Ready(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("chat.db: %w", err)
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("chat store: %w", err)
 	}
 	select {
 	case <-s.started:
 	default:
 		return errors.New("chat service not running yet")
+	}
+	if err := s.writes.check(time.Now()); err != nil {
+		return err
 	}
 	select {
 	case <-s.stopped:
@@ -204,9 +233,6 @@ func (s *Service) timers(ctx context.Context) {
 			s.visitorLimit.sweep(now)
 			s.agentLimit.sweep(now)
 			s.ipLimit.sweep(now)
-			if err := s.purgeOutbox(ctx, now.Add(-time.Hour)); err != nil {
-				s.log.Warn("purge outbox", "err", err)
-			}
 		}
 	}
 }
@@ -230,7 +256,7 @@ func (s *Service) convMeta(ctx context.Context, id string) (convMeta, error) {
 	if ok {
 		return m, nil
 	}
-	c, err := scanConv(s.db.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ?`, id))
+	c, err := s.store.Conversation(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return convMeta{}, errf(CodeNotFound, "conversation %s not found", id)
 	}
@@ -268,7 +294,7 @@ func (s *Service) agentName(id string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	u, err := s.cfg.Guard.Store().User(ctx, id)
+	u, err := s.cfg.Guard.Directory().User(ctx, id)
 	if err != nil {
 		return ""
 	}
@@ -285,8 +311,13 @@ func (s *Service) botAuthor(site *Site) Author {
 }
 
 func (s *Service) relayWake() {
-	select {
-	case s.relayKick <- struct{}{}:
-	default:
+	if s.relay != nil {
+		s.relay.Wake()
 	}
+}
+
+// OutboxBacklog returns how many events wait for Kafka.
+func (s *Service) OutboxBacklog(ctx context.Context) (int64, error) {
+	n, _, err := s.store.OutboxBacklog(ctx)
+	return n, err
 }

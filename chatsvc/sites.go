@@ -3,9 +3,7 @@ package chatsvc
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -44,10 +42,12 @@ type Prechat struct {
 	Fields  []PrechatField `json:"fields,omitempty"`
 }
 
-// FAQ is one rule of the rules bot.
+// FAQ is one rule of the rules bot. Language limits it to visitors whose
+// widget speaks that language (empty: every visitor).
 type FAQ struct {
 	Keywords []string `json:"keywords"`
 	Answer   string   `json:"answer"`
+	Language string   `json:"language,omitempty"`
 }
 
 // BotSettings configures a site's bot.
@@ -72,20 +72,83 @@ type SiteSettings struct {
 	Hours          Hours       `json:"hours"`
 	Bot            BotSettings `json:"bot"`
 	AgentLimit     int         `json:"agent_limit,omitempty"`
-	RetentionDays  int         `json:"retention_days,omitempty"`
+	// BanAddressHours, when set, also bans a banned anonymous visitor's
+	// network address from the site for that many hours (at most the
+	// ban's length), so dropping the token does not escape the ban.
+	BanAddressHours int `json:"ban_address_hours,omitempty"`
+	RetentionDays   int `json:"retention_days,omitempty"`
+	// FirstResponseTargetSeconds and ReplyTargetSeconds are the service
+	// targets analytics measures first responses and later replies
+	// against (0: 300 s); InactivityTimeoutSeconds closes a conversation
+	// nobody touched for that long (0: 24 h).
+	FirstResponseTargetSeconds int `json:"first_response_target_s,omitempty"`
+	ReplyTargetSeconds         int `json:"reply_target_s,omitempty"`
+	InactivityTimeoutSeconds   int `json:"inactivity_timeout_s,omitempty"`
+
+	// Languages (i18n.go, docs/widget.md). DefaultLanguage is the language
+	// of the texts above (English when empty); Languages are the ones the
+	// widget may pick from the visitor's browser (empty: the default only).
+	DefaultLanguage string   `json:"default_language,omitempty"`
+	Languages       []string `json:"languages,omitempty"`
+	// Strings overrides catalog texts: language → key → text.
+	Strings map[string]map[string]string `json:"strings,omitempty"`
+	// Translations are the texts above in other languages.
+	Translations map[string]SiteTexts `json:"translations,omitempty"`
+	// Email configures replies and transcripts by email (site_email.go).
+	Email EmailSettings `json:"email"`
+}
+
+// Target bounds and defaults of SiteSettings, in seconds.
+const (
+	DefaultResponseTargetSeconds    = 300
+	DefaultInactivityTimeoutSeconds = 24 * 3600
+	minResponseTargetSeconds        = 10
+	maxResponseTargetSeconds        = 24 * 3600
+	minInactivityTimeoutSeconds     = 5 * 60
+	maxInactivityTimeoutSeconds     = 30 * 24 * 3600
+)
+
+// checkTargets validates the targets: 0 (the default) or within bounds.
+func (st *SiteSettings) checkTargets() error {
+	for _, v := range []struct {
+		name      string
+		n, lo, hi int
+		def       int
+	}{
+		{"first_response_target_s", st.FirstResponseTargetSeconds, minResponseTargetSeconds, maxResponseTargetSeconds, DefaultResponseTargetSeconds},
+		{"reply_target_s", st.ReplyTargetSeconds, minResponseTargetSeconds, maxResponseTargetSeconds, DefaultResponseTargetSeconds},
+		{"inactivity_timeout_s", st.InactivityTimeoutSeconds, minInactivityTimeoutSeconds, maxInactivityTimeoutSeconds, DefaultInactivityTimeoutSeconds},
+	} {
+		if v.n != 0 && (v.n < v.lo || v.n > v.hi) {
+			return fmt.Errorf("%s %d is not between %d and %d seconds (0 uses the default, %d)", v.name, v.n, v.lo, v.hi, v.def)
+		}
+	}
+	return nil
+}
+
+// inactivityTimeout is how long a conversation of the site may go untouched.
+func (st *SiteSettings) inactivityTimeout() time.Duration {
+	if st.InactivityTimeoutSeconds > 0 {
+		return time.Duration(st.InactivityTimeoutSeconds) * time.Second
+	}
+	return DefaultInactivityTimeoutSeconds * time.Second
 }
 
 // Site is a website the widget is installed on.
 type Site struct {
-	ID               string        `json:"id"`
-	Name             string        `json:"name"`
-	Key              string        `json:"key"`
-	AllowedOrigins   []string      `json:"allowed_origins"`
-	IdentityRequired bool          `json:"identity_required"`
-	Secret           string        `json:"secret,omitempty"`
-	Settings         SiteSettings  `json:"settings"`
-	Snippet          string        `json:"snippet,omitempty"`
-	CreatedAt        ingest.Millis `json:"created_at"`
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Key              string   `json:"key"`
+	AllowedOrigins   []string `json:"allowed_origins"`
+	IdentityRequired bool     `json:"identity_required"`
+	Secret           string   `json:"secret,omitempty"`
+	// WebhookSecret signs bot webhook requests (X-Parley-Signature); it is
+	// not the identity secret, so a webhook endpoint that leaks it cannot
+	// forge verified visitors.
+	WebhookSecret string        `json:"webhook_secret,omitempty"`
+	Settings      SiteSettings  `json:"settings"`
+	Snippet       string        `json:"snippet,omitempty"`
+	CreatedAt     ingest.Millis `json:"created_at"`
 
 	loc *time.Location
 }
@@ -97,9 +160,6 @@ type SiteInput struct {
 	IdentityRequired bool         `json:"identity_required"`
 	Settings         SiteSettings `json:"settings"`
 }
-
-// ErrNotFound marks a missing row.
-var ErrNotFound = errors.New("not found")
 
 // validationError marks a refused site input.
 type validationError struct{ error }
@@ -140,6 +200,12 @@ func (in *SiteInput) check() error {
 	if st.AgentLimit < 0 || st.AgentLimit > 1000 {
 		return fmt.Errorf("agent_limit %d is not between 0 and 1000", st.AgentLimit)
 	}
+	if st.BanAddressHours < 0 || st.BanAddressHours > maxBanAddressHours {
+		return fmt.Errorf("ban_address_hours %d is not between 0 and %d", st.BanAddressHours, maxBanAddressHours)
+	}
+	if err := st.checkTargets(); err != nil {
+		return err
+	}
 	if h := st.Hours; h.Timezone != "" || len(h.Weekly) > 0 {
 		if _, err := time.LoadLocation(h.Timezone); err != nil || h.Timezone == "" {
 			return fmt.Errorf("hours.timezone %q is not an IANA time zone", h.Timezone)
@@ -172,7 +238,10 @@ func (in *SiteInput) check() error {
 	if len(st.Bot.FAQ) > 500 {
 		return errors.New("bot.faq has more than 500 entries")
 	}
-	return nil
+	if err := st.Email.check(); err != nil {
+		return err
+	}
+	return st.checkLanguages()
 }
 
 // parseHM parses "HH:MM" into minutes after midnight (24:00 = 1440).
@@ -235,42 +304,24 @@ func (s *Site) agentLimit(def int) int {
 // siteCache keeps every site in memory; sites are few and read on every
 // session, socket and message.
 type siteCache struct {
-	db    *sql.DB
+	store ChatStore
 	mu    sync.RWMutex
 	byID  map[string]*Site
 	byKey map[string]*Site
 }
 
 func (c *siteCache) load(ctx context.Context) error {
-	rows, err := c.db.QueryContext(ctx, `SELECT id, name, site_key, secret, allowed_origins, identity_required, settings, created_at FROM sites`)
+	sites, err := c.store.Sites(ctx)
 	if err != nil {
-		return fmt.Errorf("load sites: %w", err)
+		return err
 	}
-	defer rows.Close()
 	byID, byKey := map[string]*Site{}, map[string]*Site{}
-	for rows.Next() {
-		var s Site
-		var origins, settings string
-		var idReq int
-		var created int64
-		if err := rows.Scan(&s.ID, &s.Name, &s.Key, &s.Secret, &origins, &idReq, &settings, &created); err != nil {
-			return fmt.Errorf("load sites: %w", err)
-		}
-		if err := json.Unmarshal([]byte(origins), &s.AllowedOrigins); err != nil {
-			return fmt.Errorf("site %s origins: %w", s.ID, err)
-		}
-		if err := json.Unmarshal([]byte(settings), &s.Settings); err != nil {
-			return fmt.Errorf("site %s settings: %w", s.ID, err)
-		}
-		s.IdentityRequired = idReq != 0
-		s.CreatedAt = msTime(created)
+	for i := range sites {
+		s := &sites[i]
 		if tz := s.Settings.Hours.Timezone; tz != "" {
 			s.loc, _ = time.LoadLocation(tz)
 		}
-		byID[s.ID], byKey[s.Key] = &s, &s
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load sites: %w", err)
+		byID[s.ID], byKey[s.Key] = s, s
 	}
 	c.mu.Lock()
 	c.byID, c.byKey = byID, byKey
@@ -310,82 +361,140 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// siteEvent builds the site.updated event that reports a site's state
+// (deleted: its removal); actor is who changed it.
+func siteEvent(site Site, deleted bool, actor string, at time.Time) (ingest.OutboxRecord, error) {
+	p := ingest.SiteUpdatedPayload{
+		Name: site.Name, Timezone: site.Settings.Hours.Timezone, Deleted: deleted,
+		FirstResponseTargetSeconds: site.Settings.FirstResponseTargetSeconds,
+		ReplyTargetSeconds:         site.Settings.ReplyTargetSeconds,
+		InactivityTimeoutSeconds:   site.Settings.InactivityTimeoutSeconds,
+	}
+	for _, day := range site.Settings.Hours.Weekly {
+		ranges := make([]ingest.SiteTimeRange, len(day))
+		for i, r := range day {
+			ranges[i] = ingest.SiteTimeRange{From: r.From, To: r.To}
+		}
+		p.Weekly = append(p.Weekly, ranges)
+	}
+	e, err := ingest.New(ingest.SiteUpdated, site.ID, ingest.SiteKey(site.ID), ingest.Actor{Role: ingest.RoleSystem, ID: actor}, at, &p)
+	if err != nil {
+		return ingest.OutboxRecord{}, fmt.Errorf("build site.updated of %s: %w", site.ID, err)
+	}
+	return ingest.NewOutboxRecord(e)
+}
+
 // CreateSite adds a site with a fresh key and identity secret.
-func (s *Service) CreateSite(ctx context.Context, in SiteInput) (Site, error) {
+func (s *Service) CreateSite(ctx context.Context, in SiteInput, by string) (Site, error) {
 	if err := in.validate(); err != nil {
 		return Site{}, err
 	}
 	if in.AllowedOrigins == nil {
 		in.AllowedOrigins = []string{}
 	}
-	id := ingest.NewID()
-	key := "pk_" + randomHex(12)
-	secret := randomHex(32)
-	origins, _ := json.Marshal(in.AllowedOrigins)
-	settings, _ := json.Marshal(in.Settings)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sites (id, name, site_key, secret, allowed_origins, identity_required, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, in.Name, key, secret, string(origins), boolInt(in.IdentityRequired), string(settings), time.Now().UnixMilli())
-	if err != nil {
-		return Site{}, fmt.Errorf("create site %q: %w", in.Name, err)
+	now := time.Now()
+	if err := s.checkWebhookURL(ctx, in); err != nil {
+		return Site{}, err
 	}
+	site := Site{
+		ID: ingest.NewID(), Name: in.Name, Key: "pk_" + randomHex(12), Secret: randomHex(32), WebhookSecret: randomHex(32),
+		AllowedOrigins: in.AllowedOrigins, IdentityRequired: in.IdentityRequired, Settings: in.Settings, CreatedAt: ingest.At(now),
+	}
+	e, err := siteEvent(site, false, by, now)
+	if err != nil {
+		return Site{}, err
+	}
+	if err := s.store.InsertSite(ctx, site, e); err != nil {
+		return Site{}, err
+	}
+	return s.siteChanged(ctx, site.ID)
+}
+
+// siteChanged reloads the site cache after a change, wakes the relay for
+// the change's event, and returns the site as stored.
+func (s *Service) siteChanged(ctx context.Context, id string) (Site, error) {
+	s.relayWake()
+	s.cluster.publish("sites", busMessage{Kind: busSites})
 	if err := s.sites.load(ctx); err != nil {
 		return Site{}, err
 	}
-	site, _ := s.sites.get(id)
+	site, ok := s.sites.get(id)
+	if !ok {
+		return Site{}, ErrNotFound
+	}
 	return *site, nil
 }
 
 // UpdateSite replaces a site's name, origins, identity flag and settings.
-func (s *Service) UpdateSite(ctx context.Context, id string, in SiteInput) (Site, error) {
+func (s *Service) UpdateSite(ctx context.Context, id string, in SiteInput, by string) (Site, error) {
 	if err := in.validate(); err != nil {
 		return Site{}, err
 	}
 	if in.AllowedOrigins == nil {
 		in.AllowedOrigins = []string{}
 	}
-	origins, _ := json.Marshal(in.AllowedOrigins)
-	settings, _ := json.Marshal(in.Settings)
-	res, err := s.db.ExecContext(ctx, `UPDATE sites SET name = ?, allowed_origins = ?, identity_required = ?, settings = ? WHERE id = ?`,
-		in.Name, string(origins), boolInt(in.IdentityRequired), string(settings), id)
-	if err != nil {
-		return Site{}, fmt.Errorf("update site %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	old, ok := s.sites.get(id)
+	if !ok {
 		return Site{}, ErrNotFound
 	}
-	if err := s.sites.load(ctx); err != nil {
+	if err := s.checkWebhookURL(ctx, in); err != nil {
 		return Site{}, err
 	}
-	site, _ := s.sites.get(id)
-	return *site, nil
+	site := *old
+	site.Name, site.AllowedOrigins, site.IdentityRequired, site.Settings = in.Name, in.AllowedOrigins, in.IdentityRequired, in.Settings
+	e, err := siteEvent(site, false, by, time.Now())
+	if err != nil {
+		return Site{}, err
+	}
+	if err := s.store.UpdateSite(ctx, site, e); err != nil {
+		return Site{}, err
+	}
+	return s.siteChanged(ctx, id)
 }
 
 // RotateSiteSecret gives a site a new identity-verification secret.
 func (s *Service) RotateSiteSecret(ctx context.Context, id string) (Site, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE sites SET secret = ? WHERE id = ?`, randomHex(32), id)
-	if err != nil {
-		return Site{}, fmt.Errorf("rotate secret of site %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Site{}, ErrNotFound
-	}
-	if err := s.sites.load(ctx); err != nil {
+	if err := s.store.SetSiteSecret(ctx, id, randomHex(32)); err != nil {
 		return Site{}, err
 	}
-	site, _ := s.sites.get(id)
-	return *site, nil
+	return s.siteChanged(ctx, id)
 }
 
 // DeleteSite removes a site; its conversations stay for reporting.
-func (s *Service) DeleteSite(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sites WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("delete site %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+func (s *Service) DeleteSite(ctx context.Context, id, by string) error {
+	old, ok := s.sites.get(id)
+	if !ok {
 		return ErrNotFound
 	}
+	e, err := siteEvent(*old, true, by, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteSite(ctx, id, e); err != nil {
+		return err
+	}
+	s.relayWake()
+	s.cluster.publish("sites", busMessage{Kind: busSites})
 	return s.sites.load(ctx)
+}
+
+// publishSites writes every site's current state as a site.updated event,
+// so consumers that start empty (or replay after the retention window
+// dropped a site's last change) learn every live site.
+func (s *Service) publishSites(ctx context.Context) error {
+	now := time.Now()
+	var events []ingest.OutboxRecord
+	for _, site := range s.sites.all() {
+		e, err := siteEvent(*site, false, "node:"+s.cfg.NodeID, now)
+		if err != nil {
+			return err
+		}
+		events = append(events, e)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return s.store.AppendOutbox(ctx, events)
 }
 
 // Site returns one site.
@@ -425,41 +534,16 @@ func (s *Service) EnsureDemoSite(ctx context.Context, origins []string) (Site, b
 				Enabled: false, Name: "Parley Bot", HandoverPhrases: []string{"talk to a human", "human", "agent"},
 			},
 		},
-	})
+	}, "node:"+s.cfg.NodeID)
 	if err != nil {
 		return Site{}, false, err
 	}
 	return site, true, nil
 }
 
-// SiteSchedule returns a site's business hours for analytics: time zone and
-// the weekly ranges (index 0 = Sunday). ok is false when the site has no
-// schedule (always open) or does not exist.
-func (s *Service) SiteSchedule(ctx context.Context, siteID string) (tz string, weekly [7][]TimeRange, ok bool, err error) {
-	site, found := s.sites.get(siteID)
-	if !found {
-		return "", weekly, false, nil
-	}
-	h := site.Settings.Hours
-	if len(h.Weekly) != 7 {
-		return h.Timezone, weekly, false, nil
-	}
-	for i := range weekly {
-		weekly[i] = append([]TimeRange(nil), h.Weekly[i]...)
-	}
-	return h.Timezone, weekly, true, nil
-}
-
 // Snippet is the copy-paste install tag for a site served from baseURL.
 func Snippet(baseURL, siteKey string) string {
 	return fmt.Sprintf(`<script src="%s/widget.js" data-site-key="%s" async></script>`, strings.TrimRight(baseURL, "/"), siteKey)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func sortSites(s []Site) {

@@ -1,10 +1,6 @@
 package chatsvc
 
 import (
-	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/parleychat/parley/ingest"
@@ -26,69 +22,12 @@ type convState struct {
 	AwaySent                       bool
 	CreatedAt, UpdatedAt           int64
 	ResolvedAt                     int64
+	// Version is the stored row's version, checked by every update.
+	Version int64
+	// VisitorLeft (memory only) says visitor.left was written since the
+	// visitor last wrote: a repeated leave changes nothing and emits nothing.
+	VisitorLeft bool
 }
-
-const convColumns = `id, site_id, visitor_id, channel, status, routing, assignee_id, team_id, queued_at, last_seq,
-	last_role, last_preview, last_at, visitor_read_seq, agent_read_seq, csat_rating, csat_comment, csat_at,
-	away_sent, created_at, updated_at, resolved_at`
-
-func scanConv(row interface{ Scan(...any) error }) (*convState, error) {
-	var c convState
-	var away int
-	err := row.Scan(&c.ID, &c.SiteID, &c.VisitorID, &c.Channel, &c.Status, &c.Routing, &c.Assignee, &c.TeamID,
-		&c.QueuedAt, &c.LastSeq, &c.LastRole, &c.LastPreview, &c.LastAt, &c.VisitorReadSeq, &c.AgentReadSeq,
-		&c.CSATRating, &c.CSATComment, &c.CSATAt, &away, &c.CreatedAt, &c.UpdatedAt, &c.ResolvedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read conversation: %w", err)
-	}
-	c.AwaySent = away != 0
-	return &c, nil
-}
-
-func insertConv(ctx context.Context, tx *sql.Tx, c *convState) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (`+convColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.SiteID, c.VisitorID, c.Channel, c.Status, c.Routing, c.Assignee, c.TeamID, c.QueuedAt, c.LastSeq,
-		c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
-		boolInt(c.AwaySent), c.CreatedAt, c.UpdatedAt, c.ResolvedAt)
-	if err != nil {
-		return fmt.Errorf("insert conversation %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-func updateConv(ctx context.Context, stmt *sql.Stmt, c *convState) error {
-	_, err := stmt.ExecContext(ctx, c.Status, c.Routing, c.Assignee, c.TeamID, c.QueuedAt, c.LastSeq,
-		c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
-		boolInt(c.AwaySent), c.UpdatedAt, c.ResolvedAt, c.ID)
-	if err != nil {
-		return fmt.Errorf("update conversation %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-// updateConvActivity stores a conversation whose status and assignee are
-// unchanged (most batches: messages and receipts). Leaving those two
-// columns out spares SQLite rewriting the conversations_assignee index.
-func updateConvActivity(ctx context.Context, stmt *sql.Stmt, c *convState) error {
-	_, err := stmt.ExecContext(ctx, c.Routing, c.TeamID, c.QueuedAt, c.LastSeq,
-		c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
-		boolInt(c.AwaySent), c.UpdatedAt, c.ResolvedAt, c.ID)
-	if err != nil {
-		return fmt.Errorf("update conversation %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-const updateConvActivitySQL = `UPDATE conversations SET routing = ?, team_id = ?, queued_at = ?, last_seq = ?,
-	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
-	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ? WHERE id = ?`
-
-const updateConvSQL = `UPDATE conversations SET status = ?, routing = ?, assignee_id = ?, team_id = ?, queued_at = ?, last_seq = ?,
-	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
-	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ? WHERE id = ?`
 
 // convMeta is the part of a conversation other goroutines check
 // permissions against; the writer publishes it after each commit.
@@ -140,5 +79,5 @@ func nowMs(t time.Time) int64 { return t.UnixMilli() }
 
 // eventActor maps a message author to an event actor.
 func eventActor(a Author) ingest.Actor {
-	return ingest.Actor{Role: ingest.Role(a.Role), ID: a.ID}
+	return ingest.Actor{Role: ingest.Role(a.Role), ID: a.ID, StepIn: a.stepIn}
 }

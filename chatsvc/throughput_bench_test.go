@@ -19,9 +19,10 @@ import (
 //
 //	go test ./chatsvc -run XXX -bench SendAck -benchtime 20000x
 func BenchmarkSendAck(b *testing.B) {
-	e := newEnv(b, func(c *Config) {
+	e := newEnv(b, "sqlite", func(c *Config) {
 		c.Limits.VisitorMsgRate, c.Limits.VisitorMsgBurst = 1e9, 1e9
 		c.Limits.IPConnectRate, c.Limits.IPConnectBurst = 1e9, 1e9
+		c.Limits.MaxSocketsPerIP = 1e6
 	})
 	const visitors = 50
 	type conn struct {

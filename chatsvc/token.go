@@ -18,6 +18,8 @@ type visitorClaims struct {
 	Site    string `json:"s"`
 	Visitor string `json:"v"`
 	Expires int64  `json:"x"`
+	// Verified: the site's backend vouched for the visitor (user.hash).
+	Verified bool `json:"vf,omitempty"`
 }
 
 // ErrBadToken marks a missing, malformed, forged or expired visitor token.

@@ -2,16 +2,12 @@ package chatsvc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/parleychat/parley/ingest"
 )
@@ -34,7 +30,7 @@ type op struct {
 // commit), then hands their effects to the fanout goroutine.
 type writer struct {
 	s     *Service
-	db    *sql.DB
+	store ChatStore
 	ops   chan *op
 	kick  chan struct{}
 	fan   chan []func()
@@ -52,21 +48,21 @@ type writer struct {
 	// writing (until the time given); checkAll makes every send do so.
 	resenders map[string]time.Time
 	checkAll  bool
-	// walCatchUp asks the writer to finish a checkpoint (see checkpoints).
-	walCatchUp atomic.Bool
-
-	updStmt *sql.Stmt
-	actStmt *sql.Stmt
-	msgStmt *sql.Stmt
-	outStmt *sql.Stmt
-	dupStmt *sql.Stmt
+	// lockFirst lists the conversations a redone batch locks and reads
+	// before its operations; touched, those the last attempt staged.
+	lockFirst, touched []string
+	redoing            bool
+	// stale receives conversations other nodes changed: the writer drops
+	// them from its cache before its next batch.
+	stale     chan string
+	forgetAll atomic.Bool
 }
 
 // wtx is one operation's view inside the batch transaction.
 type wtx struct {
 	w       *writer
 	ctx     context.Context
-	tx      *sql.Tx
+	tx      ChatTx
 	now     time.Time
 	convs   map[string]*convState // staged by this op
 	vis     map[string]visitorState
@@ -92,7 +88,7 @@ func newBatchState() *batchState {
 
 func newWriter(s *Service) *writer {
 	return &writer{
-		s: s, db: s.db,
+		s: s, store: s.store,
 		ops:         make(chan *op, 8192),
 		kick:        make(chan struct{}, 1),
 		fan:         make(chan []func(), 1024),
@@ -103,47 +99,18 @@ func newWriter(s *Service) *writer {
 		lastPos:     map[string]int{},
 		load:        map[string]int{},
 		resenders:   map[string]time.Time{},
+		stale:       make(chan string, 4096),
 	}
-}
-
-func (w *writer) prepare(ctx context.Context) error {
-	var err error
-	if w.updStmt, err = w.db.PrepareContext(ctx, updateConvSQL); err != nil {
-		return fmt.Errorf("prepare conversation update: %w", err)
-	}
-	if w.actStmt, err = w.db.PrepareContext(ctx, updateConvActivitySQL); err != nil {
-		return fmt.Errorf("prepare conversation activity update: %w", err)
-	}
-	if w.msgStmt, err = w.db.PrepareContext(ctx, `INSERT INTO messages (id, conversation_id, seq, client_id, author_role, author_id, author_name, kind, text, attachments, status, reason, categories, event_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		return fmt.Errorf("prepare message insert: %w", err)
-	}
-	if w.outStmt, err = w.db.PrepareContext(ctx, `INSERT INTO outbox (event_id, topic, msg_key, value, created_at) VALUES (?, ?, ?, ?, ?)`); err != nil {
-		return fmt.Errorf("prepare outbox insert: %w", err)
-	}
-	if w.dupStmt, err = w.db.PrepareContext(ctx, `SELECT id, conversation_id, seq, client_id, author_role, author_id, author_name, kind, text, attachments, status, reason, categories, event_id, created_at
-		FROM messages WHERE author_id = ? AND client_id = ? AND client_id <> ''`); err != nil {
-		return fmt.Errorf("prepare duplicate lookup: %w", err)
-	}
-	return nil
 }
 
 // load reads the working set: every conversation that is not resolved.
 func (w *writer) loadState(ctx context.Context) error {
-	rows, err := w.db.QueryContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE status <> 'resolved'`)
+	open, err := w.store.OpenConversations(ctx)
 	if err != nil {
-		return fmt.Errorf("load open conversations: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		c, err := scanConv(rows)
-		if err != nil {
-			return err
-		}
+	for _, c := range open {
 		w.convs[c.ID] = c
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load open conversations: %w", err)
 	}
 	w.queueDirty = true
 	w.rebuildQueue()
@@ -207,6 +174,7 @@ func (w *writer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case o := <-w.ops:
+			w.dropStale()
 			batch = append(batch[:0], o)
 		fill:
 			for len(batch) < w.s.cfg.MaxBatch {
@@ -218,17 +186,91 @@ func (w *writer) run(ctx context.Context) {
 				}
 			}
 			w.runBatch(ctx, batch)
-			w.catchUpWAL(ctx)
 		case <-w.kick:
 		}
 		w.dispatch(ctx)
 	}
 }
 
+// forget tells the writer that another node changed a conversation; it
+// never blocks (a full queue drops the whole cache instead).
+func (w *writer) forget(convID string) {
+	select {
+	case w.stale <- convID:
+	default:
+		w.forgetAll.Store(true)
+	}
+}
+
+// dropStale removes what other nodes changed from the cache.
+func (w *writer) dropStale() {
+	if w.forgetAll.Swap(false) {
+		w.dropCache("")
+	}
+	for {
+		select {
+		case id := <-w.stale:
+			w.dropCache(id)
+		default:
+			return
+		}
+	}
+}
+
+// dropCache forgets a cached conversation ("" forgets every one): the
+// next operation on it reads the stored row.
+func (w *writer) dropCache(convID string) {
+	if convID == "" {
+		clear(w.convs)
+		clear(w.visitorConv)
+		clear(w.visitors)
+		return
+	}
+	if c, ok := w.convs[convID]; ok {
+		delete(w.convs, convID)
+		if w.visitorConv[c.VisitorID] == convID {
+			delete(w.visitorConv, c.VisitorID)
+		}
+	}
+}
+
+// maxConflictRedos bounds how often a batch is redone after losing races.
+const maxConflictRedos = 5
+
 // runBatch commits ops in one transaction, or when that fails, one by one.
 func (w *writer) runBatch(ctx context.Context, ops []*op) {
+	w.runBatchTry(ctx, ops, 0)
+}
+
+func (w *writer) runBatchTry(ctx context.Context, ops []*op, redo int) {
 	start := time.Now()
 	errs, bs, err := w.exec(ctx, ops)
+	var conflict *conflictError
+	if errors.As(err, &conflict) && redo < maxConflictRedos {
+		// Another node wrote a conversation since it was cached. The first
+		// redo reads that one afresh and stays optimistic (the usual race,
+		// an answer written on one node just as a message arrived on the
+		// other). Losing again means both nodes are busy with the same
+		// conversations: later redos read afresh and lock, from the start
+		// and in id order, the conversations conflicted on and every one
+		// the batch touched, and lock each other one they read, so the
+		// other node waits for them instead of making them lose again.
+		w.lockFirst = append(w.lockFirst, conflict.conversationID)
+		if redo == 0 {
+			w.dropCache(conflict.conversationID)
+			w.s.metrics.conflictRedos.Inc()
+			w.runBatchTry(ctx, ops, redo+1)
+			return
+		}
+		w.lockFirst = append(w.lockFirst, w.touched...)
+		slices.Sort(w.lockFirst)
+		w.lockFirst = slices.Compact(w.lockFirst)
+		w.s.metrics.conflictRedos.Inc()
+		w.redoing = true
+		w.runBatchTry(ctx, ops, redo+1)
+		return
+	}
+	w.lockFirst, w.redoing = w.lockFirst[:0], false
 	var resend *resendError
 	if errors.As(err, &resend) && !w.checkAll {
 		// A client id came back (a resend after a reconnect): the unique
@@ -251,6 +293,9 @@ func (w *writer) runBatch(ctx context.Context, ops []*op) {
 	if err != nil {
 		errs = []error{err}
 		bs = nil
+		w.s.writes.failed(time.Now(), err) // /readyz reports it (health.go)
+	} else {
+		w.s.writes.ok(time.Now())
 	}
 	w.s.metrics.commitBatch.Observe(float64(len(ops)))
 	w.s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
@@ -279,11 +324,30 @@ func (w *writer) runBatch(ctx context.Context, ops []*op) {
 // staged state to apply, or the transaction's failure.
 func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, error) {
 	work := context.WithoutCancel(ctx)
-	tx, err := w.db.BeginTx(work, nil)
+	tx, err := w.store.Begin(work)
 	if err != nil {
-		return nil, nil, fmt.Errorf("begin: %w", err)
+		return nil, nil, err
 	}
 	bs := newBatchState()
+	if w.redoing && len(w.lockFirst) > 0 {
+		fresh, err := tx.LockConversations(work, w.lockFirst)
+		if err != nil {
+			tx.Rollback(work)
+			return nil, nil, err
+		}
+		// Staged unchanged: the batch reads them, apply caches them.
+		for _, c := range fresh {
+			bs.convs[c.ID] = c
+		}
+	}
+	if w.s.cluster.enabled { // only nodes that share a store lose races
+		defer func() {
+			w.touched = w.touched[:0]
+			for id := range bs.convs {
+				w.touched = append(w.touched, id)
+			}
+		}()
+	}
 	errs := make([]error, len(ops))
 	// Each op stages into these maps; they are merged into bs after it and
 	// cleared for the next (effects never read them).
@@ -295,7 +359,7 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 		err := o.fn(t)
 		var fe *frameError
 		if err != nil && !errors.As(err, &fe) {
-			tx.Rollback()
+			tx.Rollback(work)
 			return nil, nil, err
 		}
 		errs[i] = err
@@ -313,28 +377,17 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 		bs.events += t.events
 		bs.queued = bs.queued || t.queued
 	}
-	var upd, act *sql.Stmt
 	for id := range bs.dirty {
 		c := bs.convs[id]
 		// w.convs holds what is committed: when status and assignee stay,
 		// the lighter update leaves their index alone.
-		if old, ok := w.convs[id]; ok && old.Status == c.Status && old.Assignee == c.Assignee {
-			if act == nil {
-				act = tx.StmtContext(work, w.actStmt)
-			}
-			err = updateConvActivity(work, act, c)
-		} else {
-			if upd == nil {
-				upd = tx.StmtContext(work, w.updStmt)
-			}
-			err = updateConv(work, upd, c)
-		}
-		if err != nil {
-			tx.Rollback()
+		old, ok := w.convs[id]
+		if err := tx.UpdateConversation(work, c, ok && old.Status == c.Status && old.Assignee == c.Assignee); err != nil {
+			tx.Rollback(work)
 			return nil, nil, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.Commit(work); err != nil {
 		return nil, nil, fmt.Errorf("commit %d operations: %w", len(ops), err)
 	}
 	return errs, bs, nil
@@ -403,6 +456,12 @@ func (w *writer) newer(c *convState, otherID string) bool {
 // tell visitors whose position changed.
 func (w *writer) rebuildQueue() []func() {
 	w.queueDirty = false
+	if w.s.cluster.enabled {
+		// The leader numbers the queue across nodes (cluster.go); this
+		// node's cache holds only part of it.
+		w.s.cluster.route()
+		return nil
+	}
 	w.queue = w.queue[:0]
 	for id, c := range w.convs {
 		if c.Routing == RoutingQueued && c.Status != StatusResolved {
@@ -449,11 +508,23 @@ func (t *wtx) conv(id string) (*convState, error) {
 		cp := *c
 		return &cp, nil
 	}
+	if t.w.redoing {
+		// A redone batch trusts no cached conversation and locks each one
+		// it reads, so it cannot lose a race on it again.
+		cs, err := t.tx.LockConversations(t.ctx, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		if len(cs) == 0 {
+			return nil, errf(CodeNotFound, "conversation %s not found", id)
+		}
+		return cs[0], nil
+	}
 	if c, ok := t.w.convs[id]; ok {
 		cp := *c
 		return &cp, nil
 	}
-	c, err := scanConv(t.tx.QueryRowContext(t.ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ?`, id))
+	c, err := t.tx.Conversation(t.ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errf(CodeNotFound, "conversation %s not found", id)
 	}
@@ -473,13 +544,12 @@ func (t *wtx) visitor(id string) (visitorState, error) {
 	if v, ok := t.w.visitors[id]; ok {
 		return v, nil
 	}
-	v := visitorState{ID: id}
-	err := t.tx.QueryRowContext(t.ctx, `SELECT site_id, name, email FROM visitors WHERE id = ?`, id).Scan(&v.SiteID, &v.Name, &v.Email)
-	if errors.Is(err, sql.ErrNoRows) {
-		return visitorState{ID: id}, nil
-	}
+	v, err := t.tx.VisitorSummary(t.ctx, id)
 	if err != nil {
-		return visitorState{}, fmt.Errorf("read visitor %s: %w", id, err)
+		return visitorState{}, err
+	}
+	if v.SiteID == "" {
+		return v, nil // unknown: not cached, a later op may create it
 	}
 	t.vis[id] = v
 	return v, nil
@@ -501,15 +571,7 @@ func (t *wtx) currentConv(visitorID string) (string, error) {
 	if id, ok := t.w.visitorConv[visitorID]; ok {
 		return id, nil
 	}
-	var id string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT id FROM conversations WHERE visitor_id = ? ORDER BY created_at DESC LIMIT 1`, visitorID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("find conversation of visitor %s: %w", visitorID, err)
-	}
-	return id, nil
+	return t.tx.NewestConversationOf(t.ctx, visitorID)
 }
 
 // emit writes an event to the outbox in the batch transaction.
@@ -518,15 +580,20 @@ func (t *wtx) emit(typ ingest.Type, c *convState, actor ingest.Actor, payload an
 	if err != nil {
 		return ingest.Event{}, fmt.Errorf("build %s event: %w", typ, err)
 	}
-	b, err := e.Encode()
+	return e, t.emitEvent(e)
+}
+
+// emitEvent writes a built event to the outbox in the batch transaction.
+func (t *wtx) emitEvent(e ingest.Event) error {
+	rec, err := ingest.NewOutboxRecord(e)
 	if err != nil {
-		return ingest.Event{}, err
+		return err
 	}
-	if _, err := t.tx.StmtContext(t.ctx, t.w.outStmt).ExecContext(t.ctx, e.ID, ingest.TopicFor(typ), c.ID, b, nowMs(t.now)); err != nil {
-		return ingest.Event{}, fmt.Errorf("outbox %s: %w", typ, err)
+	if err := t.tx.AppendOutbox(t.ctx, rec); err != nil {
+		return err
 	}
 	t.events++
-	return e, nil
+	return nil
 }
 
 // after queues an effect to run after the commit, in op order.
@@ -571,13 +638,6 @@ type resendError struct{ author, clientID string }
 
 func (e *resendError) Error() string {
 	return fmt.Sprintf("client id %s of %s is already stored", e.clientID, e.author)
-}
-
-// isClientIDConflict reports whether err is the messages_client unique index's refusal.
-func isClientIDConflict(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE &&
-		strings.Contains(se.Error(), "messages.client_id")
 }
 
 // checksClientIDs reports whether author's sends must look their client id up first.

@@ -25,8 +25,8 @@ func (s *Service) agentUpgrade(c *fiber.Ctx) error {
 	if !ok {
 		return replyError(c, fiber.StatusUnauthorized, CodeForbidden, "sign in first")
 	}
-	ip := c.IP()
-	return s.upgrade(c, func(conn *websocket.Conn) { s.agentSocket(conn, u, ip) })
+	ip, session := c.IP(), access.SessionIDOf(c)
+	return s.upgrade(c, func(conn *websocket.Conn) { s.agentSocket(conn, u, ip, session) })
 }
 
 type agentHello struct {
@@ -38,13 +38,14 @@ type agentHello struct {
 	Limits     clientLimits `json:"limits"`
 }
 
-func (s *Service) agentSocket(conn *websocket.Conn, u access.User, ip string) {
+func (s *Service) agentSocket(conn *websocket.Conn, u access.User, ip, session string) {
 	cl := newClient(s, conn)
-	cl.user, cl.ip = u, ip
+	cl.user, cl.ip, cl.session = u, ip, session
+	cl.budget, cl.receipts = newFrameBudget(s.agentRates), receiptMarks{}
 	ctx := context.Background()
 	info := s.hub.addAgent(cl)
 	defer s.hub.removeAgent(cl)
-	cl.enqueue(encode(agentHello{Type: "hello", User: u, Presence: info.Status, InboxScope: "mine", Agents: s.hub.agentInfos(), Limits: s.limitsView()}))
+	cl.enqueue(encode(agentHello{Type: "hello", User: u, Presence: info.Status, InboxScope: "mine", Agents: s.hub.agentInfosFor(u), Limits: s.limitsView()}))
 	cl.serve(func(data []byte, binary bool) { s.agentFrame(ctx, cl, data, binary) })
 }
 
@@ -58,7 +59,10 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 		cl.fail(f.Ref, fe)
 		return
 	}
-	author := Author{Role: string(ingest.RoleAgent), ID: cl.user.ID, Name: cl.user.Name}
+	if !cl.spend(f) {
+		return
+	}
+	author := staffActor(cl.user)
 	switch f.Type {
 	case "ping":
 		cl.enqueue(encode(refFrame{Type: "pong", Ref: f.Ref}))
@@ -83,7 +87,7 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 			cl.fail(f.Ref, errf(CodeBadRequest, "conversation_id is required"))
 			return
 		}
-		if _, err := s.convMeta(ctx, f.ConversationID); err != nil {
+		if _, err := s.convOnSite(ctx, cl.user, f.ConversationID); err != nil {
 			cl.fail(f.Ref, asFrameError(s, err))
 			return
 		}
@@ -115,7 +119,7 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 			cl.fail(f.Ref, errf(CodeRateLimited, "too many messages; retry in %s", (wait+time.Second).Truncate(time.Second)))
 			return
 		}
-		meta, err := s.convMeta(ctx, f.ConversationID)
+		meta, err := s.convOnSite(ctx, cl.user, f.ConversationID)
 		if err != nil {
 			cl.fail(f.Ref, asFrameError(s, err))
 			return
@@ -125,7 +129,7 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 			Kind: kind, Text: f.Text, Attachments: f.Attachments, Origin: cl}
 		s.writer.submit(ctx, s.sendOp(req, ackTo(cl, f)))
 	case "typing":
-		meta, err := s.convMeta(ctx, f.ConversationID)
+		meta, err := s.convOnSite(ctx, cl.user, f.ConversationID)
 		if err != nil {
 			cl.fail(f.Ref, asFrameError(s, err))
 			return
@@ -136,13 +140,19 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 			s.hub.toConvAgents(f.ConversationID, meta, b, nil, cl)
 		}
 	case "delivered":
-		meta, err := s.convMeta(ctx, f.ConversationID)
+		meta, err := s.convOnSite(ctx, cl.user, f.ConversationID)
 		if err != nil {
 			cl.fail(f.Ref, asFrameError(s, err))
 			return
 		}
-		s.hub.toVisitor(meta.VisitorID, encode(receiptFrame{Type: "receipt", ConversationID: f.ConversationID, Kind: "delivered", Role: "agent", UpToSeq: f.UpToSeq}), nil)
+		if f.UpToSeq >= 1 && cl.receipts.forward(f.ConversationID, f.UpToSeq) {
+			s.hub.toVisitor(meta.VisitorID, encode(receiptFrame{Type: "receipt", ConversationID: f.ConversationID, Kind: "delivered", Role: "agent", UpToSeq: f.UpToSeq}), nil)
+		}
 	case "read":
+		if _, err := s.convOnSite(ctx, cl.user, f.ConversationID); err != nil {
+			cl.fail(f.Ref, asFrameError(s, err))
+			return
+		}
 		s.writer.submit(ctx, &op{fn: s.readOp(author, f.ConversationID, f.UpToSeq), done: replyOK(cl, f.Ref)})
 	default:
 		cl.fail(f.Ref, errf(CodeUnknownType, "unknown frame type %q", f.Type))

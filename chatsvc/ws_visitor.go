@@ -32,6 +32,9 @@ func (s *Service) visitorUpgrade(c *fiber.Ctx) error {
 	if err != nil {
 		return replyError(c, fiber.StatusUnauthorized, CodeInvalidToken, err.Error())
 	}
+	if full := s.sockets.full(s.cfg.Limits, c.IP(), claims.Visitor); full != "" {
+		return replyError(c, fiber.StatusTooManyRequests, CodeRateLimited, socketsFullMessage(full))
+	}
 	site, ok := s.sites.get(claims.Site)
 	if !ok {
 		return replyError(c, fiber.StatusUnauthorized, CodeInvalidToken, "the token's site no longer exists")
@@ -39,6 +42,12 @@ func (s *Service) visitorUpgrade(c *fiber.Ctx) error {
 	origin := c.Get(fiber.HeaderOrigin)
 	if !site.AllowsOrigin(origin) {
 		return replyError(c, fiber.StatusForbidden, CodeOriginNotAllowed, fmt.Sprintf("origin %q is not allowed for site %s", origin, site.Name))
+	}
+	if identityMissing(site, claims) {
+		return replyError(c, fiber.StatusUnauthorized, CodeIdentity, "this site admits verified visitors only; start a verified session")
+	}
+	if b, banned := s.addressBanned(c.UserContext(), site.ID, c.IP()); banned {
+		return c.Status(fiber.StatusForbidden).JSON(apiError{Code: CodeBanned, Message: "you are banned from this chat", Until: ingest.At(b.Until).Format(time.RFC3339)})
 	}
 	if b, banned := s.banned(c.UserContext(), site.ID, claims.Visitor, true); banned {
 		return c.Status(fiber.StatusForbidden).JSON(apiError{Code: CodeBanned, Message: "you are banned from this chat", Until: ingest.At(b.Until).Format(time.RFC3339)})
@@ -48,16 +57,19 @@ func (s *Service) visitorUpgrade(c *fiber.Ctx) error {
 	v := visitorConn{
 		site: site, visitorID: claims.Visitor, ip: c.IP(), origin: strings.Clone(origin),
 		ua: truncate(string(c.Request().Header.UserAgent()), 512),
+		// The widget asks for the language it resolved (GET /api/chat/visitor/i18n);
+		// a language the site does not offer falls back to the site's default.
+		lang: site.Settings.matchLanguage([]string{truncate(c.Query("lang"), 35)}),
 	}
 	ctx := c.UserContext()
-	hello := visitorHello{Type: "hello", VisitorID: v.visitorID, Online: s.online(site), Site: site.public(), Limits: s.limitsView()}
+	hello := visitorHello{Type: "hello", VisitorID: v.visitorID, Online: s.online(site), Site: site.public(v.lang), Limits: s.limitsView()}
 	if conv, err := s.latestConversation(ctx, v.visitorID); err != nil {
 		s.log.Warn("hello: load conversation", "visitor", v.visitorID, "err", err)
 	} else if conv != nil {
 		hello.Conversation = conv
 	}
 	v.hello = encode(hello)
-	if _, err := s.db.ExecContext(ctx, `UPDATE visitors SET last_seen_at = ?, ip = ?, user_agent = ? WHERE id = ?`, time.Now().UnixMilli(), v.ip, v.ua, v.visitorID); err != nil {
+	if err := s.store.TouchVisitor(ctx, v.visitorID, v.ip, v.ua, time.Now()); err != nil {
 		s.log.Warn("touch visitor", "visitor", v.visitorID, "err", err)
 	}
 	return s.upgrade(c, func(conn *websocket.Conn) { s.visitorSocket(conn, &v) })
@@ -70,6 +82,7 @@ type visitorConn struct {
 	ip        string
 	origin    string
 	ua        string
+	lang      string
 	hello     []byte
 }
 
@@ -90,6 +103,10 @@ type publicSite struct {
 	Avatars        []string `json:"avatars,omitempty"`
 	Prechat        Prechat  `json:"prechat"`
 	OfflineMessage string   `json:"offline_message,omitempty"`
+	// Lang is the language of these texts and of what the server says to
+	// this visitor (bot answers, block reasons); Dir is its direction.
+	Lang string `json:"lang"`
+	Dir  string `json:"dir"`
 }
 
 type clientLimits struct {
@@ -109,12 +126,21 @@ func (s *Service) online(site *Site) bool {
 	if !site.OpenAt(time.Now()) {
 		return false
 	}
-	return site.Settings.Bot.Enabled || s.hub.anyAvailable("")
+	return site.Settings.Bot.Enabled || s.agentAvailableOn(site.ID)
 }
 
 func (s *Service) visitorSocket(conn *websocket.Conn, v *visitorConn) {
 	cl := newClient(s, conn)
-	cl.site, cl.visitorID, cl.ip, cl.origin = v.site, v.visitorID, v.ip, v.origin
+	cl.site, cl.visitorID, cl.ip, cl.origin, cl.lang = v.site, v.visitorID, v.ip, v.origin, v.lang
+	cl.budget, cl.receipts = newFrameBudget(s.visitorRates), receiptMarks{}
+	if full := s.sockets.acquire(s.cfg.Limits, v.ip, v.visitorID); full != "" {
+		// Another socket took the last place since the upgrade's check.
+		cl.fail("", errf(CodeRateLimited, "%s", socketsFullMessage(full)))
+		cl.close(closeQueue, "too many connections")
+		cl.writers.Wait()
+		return
+	}
+	defer s.sockets.release(v.ip, v.visitorID)
 	cl.enqueue(v.hello)
 	v.hello = nil
 	s.hub.addVisitor(cl)
@@ -124,9 +150,12 @@ func (s *Service) visitorSocket(conn *websocket.Conn, v *visitorConn) {
 	cl.serve(func(data []byte, binary bool) { s.visitorFrame(ctx, cl, &start, data, binary) })
 }
 
-func (site *Site) public() publicSite {
+// public is what a visitor's widget learns about the site, its texts in lang.
+func (site *Site) public(lang string) publicSite {
 	st := site.Settings
-	return publicSite{Name: site.Name, Color: st.Color, Greeting: st.Greeting, ReplyTime: st.ReplyTime, Avatars: st.Avatars, Prechat: st.Prechat, OfflineMessage: st.OfflineMessage}
+	tx := st.texts(lang)
+	return publicSite{Name: site.Name, Color: st.Color, Greeting: tx.Greeting, ReplyTime: tx.ReplyTime, Avatars: st.Avatars,
+		Prechat: st.Prechat, OfflineMessage: tx.OfflineMessage, Lang: lang, Dir: textDirection(lang)}
 }
 
 func truncate(s string, n int) string {
@@ -148,6 +177,9 @@ func (s *Service) visitorFrame(ctx context.Context, cl *client, start *startInfo
 	f, fe := decodeFrame(data, s.cfg.Limits.MaxFrameBytes)
 	if fe != nil {
 		cl.fail(f.Ref, fe)
+		return
+	}
+	if !cl.spend(f) {
 		return
 	}
 	author := Author{Role: string(ingest.RoleVisitor), ID: cl.visitorID}
@@ -180,7 +212,13 @@ func (s *Service) visitorFrame(ctx context.Context, cl *client, start *startInfo
 			cl.fail(f.Ref, fe)
 			return
 		}
-		s.hub.toConvAgents(f.ConversationID, meta, encode(receiptFrame{Type: "receipt", ConversationID: f.ConversationID, Kind: "delivered", Role: "visitor", UpToSeq: f.UpToSeq}), nil, nil)
+		if f.UpToSeq < 1 {
+			cl.fail(f.Ref, errf(CodeBadRequest, "up_to_seq must be at least 1"))
+			return
+		}
+		if cl.receipts.forward(f.ConversationID, f.UpToSeq) {
+			s.hub.toConvAgents(f.ConversationID, meta, encode(receiptFrame{Type: "receipt", ConversationID: f.ConversationID, Kind: "delivered", Role: "visitor", UpToSeq: f.UpToSeq}), nil, nil)
+		}
 	case "read":
 		if _, fe := s.visitorConv(ctx, cl, f.ConversationID); fe != nil {
 			cl.fail(f.Ref, fe)
@@ -202,9 +240,13 @@ func (s *Service) visitorFrame(ctx context.Context, cl *client, start *startInfo
 	case "leave":
 		s.writer.submit(ctx, &op{fn: s.leaveOp(cl.visitorID, f.ConversationID, "closed"), done: replyOK(cl, f.Ref)})
 	case "context":
+		if f.Timezone != "" && !browserTimezone(f.Timezone) {
+			cl.fail(f.Ref, errf(CodeBadRequest, "timezone %q is not an IANA time zone a browser knows (e.g. Europe/Paris)", truncate(f.Timezone, 64)))
+			return
+		}
 		start.PageURL, start.Referrer = truncate(f.PageURL, 2048), truncate(f.Referrer, 2048)
-		if _, err := s.db.ExecContext(ctx, `UPDATE visitors SET page_url = ?, page_title = ?, referrer = ?, timezone = ?, locale = ?, last_seen_at = ? WHERE id = ?`,
-			start.PageURL, truncate(f.Title, 512), start.Referrer, truncate(f.Timezone, 64), truncate(f.Locale, 35), time.Now().UnixMilli(), cl.visitorID); err != nil {
+		page := VisitorPage{URL: start.PageURL, Title: truncate(f.Title, 512), Referrer: start.Referrer, Timezone: truncate(f.Timezone, 64), Locale: truncate(f.Locale, 35)}
+		if err := s.store.SetVisitorPage(ctx, cl.visitorID, page, time.Now()); err != nil {
 			s.log.Warn("store visitor context", "visitor", cl.visitorID, "err", err)
 			cl.fail(f.Ref, errf(CodeInternal, "could not store the context; retry"))
 			return
@@ -315,8 +357,12 @@ func ackTo(cl *client, f inFrame) func(sendResult, error) {
 		}
 		m := r.Msg
 		if r.Blocked {
+			site := cl.site
+			if cur, ok := cl.s.sites.get(site.ID); ok {
+				site = cur // the site's overrides as they are now
+			}
 			cl.enqueue(encode(blockedFrame{Type: "blocked", Ref: f.Ref, ClientID: f.ClientID, ConversationID: m.ConversationID,
-				MessageID: m.ID, Seq: m.Seq, Reason: r.Reason, Categories: r.Categories}))
+				MessageID: m.ID, Seq: m.Seq, Reason: site.Settings.blockedReason(cl.lang, r.Categories), Categories: r.Categories}))
 			return
 		}
 		cl.enqueue(encode(ackFrame{Type: "ack", Ref: f.Ref, ClientID: f.ClientID, ConversationID: m.ConversationID,
@@ -383,13 +429,11 @@ func (s *Service) updateVisitorProfile(ctx context.Context, visitorID, name, ema
 		if email != "" {
 			v.Email = email
 		}
-		fj := "{}"
-		if len(fields) > 0 {
-			fj = string(encode(fields))
+		if len(fields) == 0 {
+			fields = nil // keep the fields stored before
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE visitors SET name = ?, email = ?, fields = CASE WHEN ? = '{}' THEN fields ELSE ? END WHERE id = ?`,
-			v.Name, v.Email, fj, fj, visitorID); err != nil {
-			return fmt.Errorf("update visitor %s: %w", visitorID, err)
+		if err := t.tx.UpdateVisitorProfile(t.ctx, visitorID, v.Name, v.Email, fields); err != nil {
+			return err
 		}
 		t.vis[visitorID] = v
 		return nil

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -58,9 +59,9 @@ func TestBrowserNavigationByRole(t *testing.T) {
 	ctx := browsertest.New(t, 1280, 800)
 	want := map[access.Role][]string{
 		access.Agent:      {"Inbox"},
-		access.Supervisor: {"Live overview", "Reports", "Canned replies"},
-		access.Moderator:  {"Review queue", "Audit log", "Policy"},
-		access.Admin:      {"Inbox", "Live overview", "Reports", "Review queue", "Audit log", "Policy", "Canned replies", "Sites", "Staff", "Teams"},
+		access.Supervisor: {"Live overview", "Reports", "Moderation report", "Canned replies"},
+		access.Moderator:  {"Review queue", "Audit log", "Policy", "Moderation report"},
+		access.Admin:      {"Inbox", "Live overview", "Reports", "Review queue", "Audit log", "Policy", "Moderation report", "Canned replies", "Sites", "Staff", "Teams", "API tokens", "Webhooks"},
 	}
 	for _, role := range access.Roles {
 		loginUI(t, ctx, s.URL, "/app", string(role)+"@example.test", testPassword)
@@ -115,13 +116,20 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#new-name"), evil),
 		chromedp.SendKeys(chromedp.CSS("#new-password"), "zoe-password-1"),
 		chromedp.Click(chromedp.CSS(`#new-user-form input[value=agent]`)),
-		chromedp.Click(chromedp.CSS(`#new-user-form input[value=moderator]`)))
+		chromedp.Click(chromedp.CSS(`#new-user-form input[value=moderator]`)),
+		// This server runs no chat role to list sites: the ids are typed.
+		chromedp.SendKeys(chromedp.CSS("#new-sites"), "site-a, site-b"))
 	eval[bool](t, admin, `(() => { const sel = document.querySelector('#new-team'); sel.value = sel.options[1].value; return true; })()`)
 	do(t, admin, "submit", chromedp.Click(chromedp.CSS(`#new-user-form button[type=submit]`)))
 	waitFor(t, admin, `!!document.querySelector('#users-table tr[data-email="zoe@example.test"]')`)
 	row := eval[[]string](t, admin, `[...document.querySelectorAll('#users-table tr[data-email="zoe@example.test"] td')].map(td => td.textContent)`)
-	if row[0] != evil || row[2] != "agent, moderator" || row[3] != "Billing" {
+	if row[0] != evil || row[2] != "agent, moderator" || row[3] != "Billing" || row[5] != "site-a, site-b" {
 		t.Fatalf("new row shows %q", row)
+	}
+	if u, err := s.Store.Users(context.Background()); err != nil || !slices.ContainsFunc(u, func(u access.User) bool {
+		return u.Email == "zoe@example.test" && slices.Equal(u.Sites, []string{"site-a", "site-b"})
+	}) {
+		t.Fatalf("zoe's sites were not stored: %v", err)
 	}
 	if eval[int](t, admin, `document.querySelectorAll('#users-table img').length + (window.__xss || 0)`) != 0 {
 		t.Fatal("the user's name was rendered as HTML")
@@ -141,7 +149,7 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 	zoe := browsertest.New(t, 1024, 768)
 	loginUI(t, zoe, s.URL, "/app", "zoe@example.test", "zoe-password-1")
 	got := eval[[]string](t, zoe, `[...document.querySelectorAll('#nav a')].map(a => a.textContent)`)
-	if !slices.Equal(got, []string{"Inbox", "Review queue", "Audit log", "Policy"}) {
+	if !slices.Equal(got, []string{"Inbox", "Review queue", "Audit log", "Policy", "Moderation report"}) {
 		t.Fatalf("new user's menu: %v", got)
 	}
 }

@@ -40,10 +40,13 @@ var Pages = []Page{
 	{Path: "/app/moderation", Title: "Review queue", Section: "Moderation", Module: "moderation.js", Roles: []access.Role{access.Moderator}},
 	{Path: "/app/moderation/audit", Title: "Audit log", Section: "Moderation", Module: "audit.js", Roles: []access.Role{access.Moderator}},
 	{Path: "/app/moderation/policy", Title: "Policy", Section: "Moderation", Module: "policy.js", Roles: []access.Role{access.Moderator}},
+	{Path: "/app/moderation/report", Title: "Moderation report", Section: "Moderation", Module: "modreport.js", Roles: []access.Role{access.Moderator, access.Supervisor}},
 	{Path: "/app/admin/canned", Title: "Canned replies", Section: "Admin", Module: "canned.js", Roles: []access.Role{access.Supervisor}},
 	{Path: "/app/admin/sites", Title: "Sites", Section: "Admin", Module: "sites.js", Roles: []access.Role{access.Admin}},
 	{Path: "/app/admin/users", Title: "Staff", Section: "Admin", Module: "users.js", Roles: []access.Role{access.Admin}},
 	{Path: "/app/admin/teams", Title: "Teams", Section: "Admin", Module: "teams.js", Roles: []access.Role{access.Admin}},
+	{Path: "/app/admin/tokens", Title: "API tokens", Section: "Admin", Module: "tokens.js", Roles: []access.Role{access.Admin}},
+	{Path: "/app/admin/webhooks", Title: "Webhooks", Section: "Admin", Module: "webhooks.js", Roles: []access.Role{access.Admin}},
 }
 
 // pageFor returns the page whose path is the longest prefix (by whole
@@ -116,7 +119,7 @@ func (d *Dashboard) render(c *fiber.Ctx, status int, name string, data shellData
 
 // session resolves the request's staff session; ok is false without one.
 func (d *Dashboard) session(c *fiber.Ctx) (u access.User, csrf string, ok bool, err error) {
-	u, csrf, err = d.guard.Store().Session(c.UserContext(), c.Cookies(access.CookieName))
+	u, csrf, err = d.guard.Directory().Session(c.UserContext(), c.Cookies(access.CookieName))
 	if errors.Is(err, access.ErrNoSession) {
 		return access.User{}, "", false, nil
 	}

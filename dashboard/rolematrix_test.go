@@ -82,6 +82,14 @@ func freshTeam(t *testing.T, s *testServer) string {
 	return tm.ID
 }
 
+func freshToken(t *testing.T, s *testServer) string {
+	nt, err := s.Tokens.Create(context.Background(), unique("token"), []string{"analytics:read"}, nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nt.ID
+}
+
 // matrix lists every route dashboard and access register.
 func matrix() []route {
 	staticPath := func(p string) func(*testing.T, *testServer) (string, any) {
@@ -124,6 +132,7 @@ func matrix() []route {
 			}},
 		route{method: "DELETE", path: "/api/admin/users/:id", allow: admin, ok: http.StatusNoContent,
 			prepare: func(t *testing.T, s *testServer) (string, any) { return "/api/admin/users/" + freshUser(t, s), nil }},
+		route{method: "GET", path: "/api/admin/signins", allow: admin, ok: http.StatusOK},
 		route{method: "GET", path: "/api/admin/teams", allow: admin, ok: http.StatusOK},
 		route{method: "POST", path: "/api/admin/teams", allow: admin, ok: http.StatusCreated,
 			prepare: func(*testing.T, *testServer) (string, any) {
@@ -135,6 +144,17 @@ func matrix() []route {
 			}},
 		route{method: "DELETE", path: "/api/admin/teams/:id", allow: admin, ok: http.StatusNoContent,
 			prepare: func(t *testing.T, s *testServer) (string, any) { return "/api/admin/teams/" + freshTeam(t, s), nil }},
+		route{method: "GET", path: "/api/admin/tokens", allow: admin, ok: http.StatusOK},
+		route{method: "POST", path: "/api/admin/tokens", allow: admin, ok: http.StatusCreated,
+			prepare: func(*testing.T, *testServer) (string, any) {
+				return "/api/admin/tokens", map[string]any{"name": unique("Token"), "scopes": []string{"conversations:read"}}
+			}},
+		route{method: "GET", path: "/api/admin/tokens/:id/uses", allow: admin, ok: http.StatusOK,
+			prepare: func(t *testing.T, s *testServer) (string, any) {
+				return "/api/admin/tokens/" + freshToken(t, s) + "/uses", nil
+			}},
+		route{method: "DELETE", path: "/api/admin/tokens/:id", allow: admin, ok: http.StatusNoContent,
+			prepare: func(t *testing.T, s *testServer) (string, any) { return "/api/admin/tokens/" + freshToken(t, s), nil }},
 	)
 	for i := range rs {
 		if rs[i].prepare == nil {
@@ -149,6 +169,35 @@ func matrix() []route {
 func TestRoleMatrix(t *testing.T) {
 	s := startServer(t)
 	roles := append([]access.Role{""}, access.Roles...)
+	// The token column: a token of every scope is refused on every API of
+	// dashboard and access (staff administration is for people), and a
+	// page opened with one alone is sent to sign in.
+	every, err := s.Tokens.Create(context.Background(), "matrix", []string{"conversations:read", "messages:write", "analytics:read", "sites:manage"}, nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range matrix() {
+		t.Run(r.name()+"/token", func(t *testing.T) {
+			c := s.anonymous(t)
+			c.bearer = every.Secret
+			path, body := r.prepare(t, s)
+			res, resBody := c.do(r.method, path, body)
+			switch {
+			case r.public:
+				if res.StatusCode != r.ok {
+					t.Fatalf("want %d, got %d %s", r.ok, res.StatusCode, resBody)
+				}
+			case r.page:
+				if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+					t.Fatalf("want 302 to /login, got %d %q", res.StatusCode, res.Header.Get("Location"))
+				}
+			default:
+				if res.StatusCode != http.StatusForbidden || !strings.Contains(string(resBody), "API tokens may not call") {
+					t.Fatalf("want 403 refusing the token, got %d %s", res.StatusCode, resBody)
+				}
+			}
+		})
+	}
 	for _, r := range matrix() {
 		for _, role := range roles {
 			who := string(role)
@@ -215,5 +264,44 @@ func TestUnsafeRequestsNeedCSRF(t *testing.T) {
 	c.do("POST", "/api/auth/logout", nil)
 	if res, _ := c.do("GET", "/api/auth/me", nil); res.StatusCode != http.StatusOK {
 		t.Fatalf("logout without CSRF ended the session: /me gives %d", res.StatusCode)
+	}
+}
+
+// TestRoleMatrixSecondSite: with staff on two sites, every role of the
+// first site sees only its colleagues in the staff directory (and the
+// admins), only admins may give anyone a site, and a staff member's
+// sites are visible to admins only through the users API.
+func TestRoleMatrixSecondSite(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	for _, r := range access.Roles {
+		if err := s.Store.SetSites(ctx, s.Users[r].ID, []string{"site-a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := s.Store.CreateUser(ctx, unique("other")+"@example.test", "Other Site Agent", testPassword, []access.Role{access.Agent}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.SetSites(ctx, other.ID, []string{"site-b"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range access.Roles {
+		c := s.sessionAs(t, role)
+		res, body := c.do("GET", "/api/auth/staff", nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("directory as %s: %d %s", role, res.StatusCode, body)
+		}
+		sees := strings.Contains(string(body), `"Other Site Agent"`)
+		if sees != (role == access.Admin) {
+			t.Errorf("directory as %s of site-a lists the site-b agent: %v", role, sees)
+		}
+		res, body = c.do("PATCH", "/api/admin/users/"+other.ID, map[string]any{"sites": []string{"site-a", "site-b"}})
+		if want := http.StatusForbidden; role != access.Admin && res.StatusCode != want {
+			t.Errorf("PATCH sites as %s = %d %s, want 403", role, res.StatusCode, body)
+		}
+		if role == access.Admin && res.StatusCode != http.StatusOK {
+			t.Errorf("PATCH sites as admin = %d %s", res.StatusCode, body)
+		}
 	}
 }

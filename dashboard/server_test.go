@@ -27,9 +27,10 @@ const testPassword = "correct horse battery"
 // testServer is the dashboard and access's routes on a real listener,
 // backed by a real SQLite file, with one account per role.
 type testServer struct {
-	URL   string
-	Store *access.Store
-	Users map[access.Role]access.User
+	URL    string
+	Store  *access.Directory
+	Users  map[access.Role]access.User
+	Tokens *access.Tokens
 }
 
 func startServer(t testing.TB) *testServer {
@@ -40,13 +41,20 @@ func startServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := access.Open(ctx, db)
+	staffStore, err := access.OpenSQLite(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := access.NewDirectory(staffStore)
 	store.SetBcryptCost(bcrypt.MinCost)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	guard := access.NewGuard(store, false, log)
+	tokenStore, err := access.OpenTokensSQLite(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := access.NewTokens(tokenStore)
+	guard.UseTokens(tokens)
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
@@ -60,6 +68,7 @@ func startServer(t testing.TB) *testServer {
 	})
 	guard.Mount(app)
 	guard.MountAdmin(app)
+	guard.MountTokens(app)
 	New(Config{Guard: guard, Logger: log}).Mount(app)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +77,7 @@ func startServer(t testing.TB) *testServer {
 	go app.Listener(ln)
 	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second) })
 
-	s := &testServer{URL: "http://" + ln.Addr().String(), Store: store, Users: map[access.Role]access.User{}}
+	s := &testServer{URL: "http://" + ln.Addr().String(), Store: store, Users: map[access.Role]access.User{}, Tokens: tokens}
 	for _, r := range access.Roles {
 		u, err := store.CreateUser(ctx, string(r)+"@example.test", "Test "+string(r), testPassword, []access.Role{r}, "")
 		if err != nil {
@@ -85,6 +94,8 @@ type client struct {
 	base string
 	http *http.Client
 	csrf string
+	// bearer is an API token sent instead of a session.
+	bearer string
 }
 
 func (s *testServer) anonymous(t testing.TB) *client {
@@ -132,6 +143,9 @@ func (c *client) do(method, path string, body any) (*http.Response, []byte) {
 	}
 	if c.csrf != "" && method != "GET" && method != "HEAD" {
 		req.Header.Set(access.CSRFHeader, c.csrf)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

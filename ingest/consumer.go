@@ -43,6 +43,9 @@ type ConsumerConfig struct {
 	BatchWait time.Duration
 	// DeadLetter publishes poison events; required.
 	DeadLetter *Producer
+	// LagEvery is how often Run reads the group's lag from the broker
+	// (GroupLag); default 5 s.
+	LagEvery   time.Duration
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
@@ -61,7 +64,7 @@ type Consumer struct {
 	retries      *prometheus.CounterVec
 
 	mu  sync.Mutex
-	lag map[string]int64 // topic/partition → records behind the high-water mark
+	lag int64 // records the group has not committed, as GroupLag last read it
 }
 
 // NewConsumer validates cfg and builds a consumer; it joins the group when Run starts.
@@ -84,6 +87,9 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = 100 * time.Millisecond
 	}
+	if cfg.LagEvery <= 0 {
+		cfg.LagEvery = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -103,7 +109,6 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 			ReadBackoffMin: 50 * time.Millisecond,
 			ReadBackoffMax: 500 * time.Millisecond,
 		}),
-		lag: map[string]int64{},
 		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_events_consumed_total", Help: "Events handled and committed, by consumer group.",
 		}, []string{"group"}),
@@ -115,7 +120,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"group"}),
 		lagGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "parley_consumer_lag", Help: "Records behind the partitions' high-water marks, by consumer group.",
+			Name: "parley_consumer_lag", Help: "Records the consumer group has not committed yet (broker end offsets − committed offsets).",
 		}, []string{"group"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_consumer_retries_total", Help: "Batches retried after a handler error.",
@@ -131,15 +136,38 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	return c, nil
 }
 
-// Lag returns the records this consumer has yet to read, as last seen.
+// Lag returns the records the group has not committed yet, as last read
+// from the broker (every LagEvery while Run runs).
 func (c *Consumer) Lag() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var sum int64
-	for _, l := range c.lag {
-		sum += l
+	return c.lag
+}
+
+// watchLag reads the group's lag from the broker every LagEvery until ctx
+// ends. A failed read keeps the last value (the broker being down shows
+// elsewhere) and is logged at debug level.
+func (c *Consumer) watchLag(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.LagEvery)
+	defer tick.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.LagEvery)
+		lag, err := GroupLag(rctx, c.cfg.Brokers, c.cfg.GroupID, c.cfg.Topics)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.lag = lag
+			c.mu.Unlock()
+			c.lagGauge.WithLabelValues(c.cfg.GroupID).Set(float64(lag))
+		} else if ctx.Err() == nil {
+			c.log.Debug("read consumer lag", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
-	return sum
 }
 
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
@@ -153,6 +181,10 @@ func (c *Consumer) Lag() int64 {
 // by the next consumer.
 func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	defer c.reader.Close()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); c.watchLag(lagCtx) }()
+	defer func() { stopLag(); <-lagDone }()
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	ahead := make(chan decodedBatch, 1)
 	fetchErr := make(chan error, 1)
@@ -220,7 +252,6 @@ type decodedBatch struct {
 func (c *Consumer) decode(msgs []kafka.Message) decodedBatch {
 	b := decodedBatch{msgs: msgs, records: make([]Record, 0, len(msgs))}
 	for _, m := range msgs {
-		c.noteLag(m)
 		e, err := Decode(m.Value)
 		if err != nil {
 			b.poison = append(b.poison, m)
@@ -324,24 +355,9 @@ func (c *Consumer) deadLetter(ctx context.Context, m kafka.Message, reason strin
 	if err != nil {
 		return err
 	}
-	if err := c.cfg.DeadLetter.PublishRaw(ctx, dl); err != nil {
+	if err := c.cfg.DeadLetter.publishRaw(ctx, []kafka.Message{dl}); err != nil {
 		return fmt.Errorf("dead-letter %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
 	}
 	c.deadLettered.WithLabelValues(c.cfg.GroupID).Inc()
 	return nil
-}
-
-func (c *Consumer) noteLag(m kafka.Message) {
-	behind := m.HighWaterMark - m.Offset - 1
-	if behind < 0 {
-		behind = 0
-	}
-	c.mu.Lock()
-	c.lag[fmt.Sprintf("%s/%d", m.Topic, m.Partition)] = behind
-	var sum int64
-	for _, l := range c.lag {
-		sum += l
-	}
-	c.mu.Unlock()
-	c.lagGauge.WithLabelValues(c.cfg.GroupID).Set(float64(sum))
 }

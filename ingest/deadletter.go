@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -41,4 +42,22 @@ func NewDeadLetter(m kafka.Message, group, reason string) (kafka.Message, error)
 		return kafka.Message{}, fmt.Errorf("encode dead letter: %w", err)
 	}
 	return kafka.Message{Topic: TopicDeadLetter, Key: m.Key, Value: b}, nil
+}
+
+// DeadLetter publishes msgs, the original messages of events that group
+// cannot use, to TopicDeadLetter with the reason (for events a consumer
+// held back and gives up on later, outside its batch).
+func (p *Producer) DeadLetter(ctx context.Context, group, reason string, msgs ...kafka.Message) error {
+	out := make([]kafka.Message, 0, len(msgs))
+	for _, m := range msgs {
+		dl, err := NewDeadLetter(m, group, reason)
+		if err != nil {
+			return err
+		}
+		out = append(out, dl)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return p.publishRaw(ctx, out)
 }

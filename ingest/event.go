@@ -65,6 +65,9 @@ const CurrentVersion = 1
 type Actor struct {
 	Role Role   `json:"role"`
 	ID   string `json:"id"`
+	// StepIn marks a supervisor or admin acting in a conversation
+	// assigned to another agent (docs/events.md); absent otherwise.
+	StepIn bool `json:"step_in,omitempty"`
 }
 
 // Event is the envelope every Parley event travels in.

@@ -50,3 +50,28 @@ func BenchmarkNewMessageSent(b *testing.B) {
 		}
 	}
 }
+
+// A lifted ban travels as decision "unban": it must name the visitor and
+// carries no end time.
+func TestUnbanDecisionIsValidated(t *testing.T) {
+	mod := Actor{Role: RoleModerator, ID: "u-mod"}
+	until := At(time.Now().Add(time.Hour))
+	for _, c := range []struct {
+		name string
+		p    ModerationDecisionPayload
+		ok   bool
+	}{
+		{"visitor and reason", ModerationDecisionPayload{VisitorID: "v-1", Decision: DecisionUnban, Reason: "appeal accepted"}, true},
+		{"no visitor", ModerationDecisionPayload{Decision: DecisionUnban, Reason: "x"}, false},
+		{"with an end time", ModerationDecisionPayload{VisitorID: "v-1", Decision: DecisionUnban, BanUntil: &until}, false},
+		{"unknown decision", ModerationDecisionPayload{VisitorID: "v-1", Decision: "pardon"}, false},
+	} {
+		_, err := New(ModerationDecision, "site-1", "conv-1", mod, time.Now(), c.p)
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if !c.ok && !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", c.name, err)
+		}
+	}
+}

@@ -233,11 +233,11 @@ func TestPoisonEventsGoToDeadLetterAndConsumerGoesOn(t *testing.T) {
 	if err := producer.Publish(ctx, before); err != nil {
 		t.Fatal(err)
 	}
-	if err := producer.PublishRaw(ctx,
-		kafka.Message{Topic: TopicChat, Key: []byte("c"), Value: []byte(`{"id": "broken`)},
-		kafka.Message{Topic: TopicChat, Key: []byte("c"), Value: futureRaw},
-		kafka.Message{Topic: TopicChat, Key: []byte("c"), Value: []byte{0xff, 0xfe, '{'}},
-	); err != nil {
+	if err := producer.publishRaw(ctx, []kafka.Message{
+		{Topic: TopicChat, Key: []byte("c"), Value: []byte(`{"id": "broken`)},
+		{Topic: TopicChat, Key: []byte("c"), Value: futureRaw},
+		{Topic: TopicChat, Key: []byte("c"), Value: []byte{0xff, 0xfe, '{'}},
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := producer.Publish(ctx, after, rejected); err != nil {

@@ -123,7 +123,7 @@ func (p *ConversationTransferredPayload) validate() error {
 
 // ConversationResolvedPayload closes a conversation.
 type ConversationResolvedPayload struct {
-	Reason string `json:"reason,omitempty"` // agent, visitor, bot, inactivity
+	Reason string `json:"reason,omitempty"` // agent, visitor, bot, inactive
 }
 
 // ConversationReopenedPayload reopens a resolved conversation.
@@ -164,6 +164,22 @@ type Span struct {
 	End      int    `json:"end"`
 	Category string `json:"category"`
 	Rule     string `json:"rule,omitempty"`
+	// Source is the detector that found it: "rules" (word lists, intent
+	// grammar, regexes, PII, links), "model:<name>@<version>" (the
+	// in-process model), "classifier:<name>" (an external classifier) or
+	// "flood". Optional: older producers leave it out.
+	Source string `json:"source,omitempty"`
+	// Match is the list term or link domain that matched, when there is
+	// one, so that moderators can allow or block exactly that.
+	Match string `json:"match,omitempty"`
+}
+
+// VerdictSource says which detector found a category of a verdict, and
+// whether that category set the verdict's action.
+type VerdictSource struct {
+	Category string `json:"category"`
+	Source   string `json:"source"`
+	Decided  bool   `json:"decided,omitempty"`
 }
 
 // ModerationVerdictPayload is the moderation engine's judgement of one message.
@@ -176,6 +192,8 @@ type ModerationVerdictPayload struct {
 	Spans          []Span   `json:"spans,omitempty"`
 	Severity       int      `json:"severity"`
 	ItemID         string   `json:"item_id,omitempty"` // review-queue item when flagged or blocked
+	// Sources lists, per category, the detectors that found it (optional).
+	Sources []VerdictSource `json:"sources,omitempty"`
 }
 
 func (p *ModerationVerdictPayload) validate() error {
@@ -195,9 +213,12 @@ const (
 	DecisionRemove   = "remove"
 	DecisionBan      = "ban"
 	DecisionReviewed = "reviewed"
+	// DecisionUnban lifts a visitor's ban early; it names no item.
+	DecisionUnban = "unban"
 )
 
-// ModerationDecisionPayload is a moderator's action on a review-queue item.
+// ModerationDecisionPayload is a moderator's action on a review-queue
+// item, or the lifting of a ban (DecisionUnban, without an item).
 type ModerationDecisionPayload struct {
 	ItemID    string  `json:"item_id"`
 	MessageID string  `json:"message_id,omitempty"`
@@ -216,8 +237,16 @@ func (p *ModerationDecisionPayload) validate() error {
 			return errors.New("ban needs visitor_id and ban_until")
 		}
 		return nil
+	case DecisionUnban:
+		if p.VisitorID == "" {
+			return errors.New("unban needs visitor_id")
+		}
+		if p.BanUntil != nil {
+			return errors.New("unban takes no ban_until")
+		}
+		return nil
 	}
-	return fmt.Errorf("decision %q is not approve, remove, ban or reviewed", p.Decision)
+	return fmt.Errorf("decision %q is not approve, remove, ban, reviewed or unban", p.Decision)
 }
 
 // AgentPresence is written when an agent's effective presence changes.
@@ -264,7 +293,7 @@ var Types = []Type{
 	ConversationStarted, ConversationQueued, MessageSent, MessageRead,
 	ConversationAssigned, ConversationTransferred, ConversationResolved,
 	ConversationReopened, VisitorLeft, CSATSubmitted, ModerationVerdict,
-	ModerationDecision, AgentPresence,
+	ModerationDecision, AgentPresence, SiteUpdated,
 }
 
 // PayloadFor returns a new zero payload of the type that belongs to typ.
@@ -296,6 +325,8 @@ func PayloadFor(typ Type) (any, bool) {
 		return &ModerationDecisionPayload{}, true
 	case AgentPresence:
 		return &AgentPresencePayload{}, true
+	case SiteUpdated:
+		return &SiteUpdatedPayload{}, true
 	}
 	return nil, false
 }

@@ -86,12 +86,8 @@ func (p *Producer) Publish(ctx context.Context, events ...Event) error {
 	return p.publishRaw(ctx, msgs)
 }
 
-// PublishRaw writes already-encoded messages (the outbox relay and the
-// dead-letter path use it) and waits for their acknowledgement.
-func (p *Producer) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
-	return p.publishRaw(ctx, msgs)
-}
-
+// publishRaw writes already-encoded messages (the outbox relay and the
+// dead-letter path) and waits for their acknowledgement.
 func (p *Producer) publishRaw(ctx context.Context, msgs []kafka.Message) error {
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
 		p.failures.Inc()

@@ -41,6 +41,7 @@ func DefaultTopics(partitions int, retention time.Duration) []TopicSpec {
 		{Name: TopicChat, Partitions: partitions, Retention: retention},
 		{Name: TopicModeration, Partitions: partitions, Retention: retention},
 		{Name: TopicDeadLetter, Partitions: 1, Retention: retention},
+		LiveTopic(partitions),
 	}
 }
 

@@ -36,6 +36,9 @@ const MaxTestTextBytes = 16 << 10
 //	GET  /api/moderation/policy/:site
 //	PUT  /api/moderation/policy/:site              policy document
 //	POST /api/moderation/policy/test               {site_id, text, policy?}
+//	POST /api/moderation/items/:id/lists           {list, match, reason?} (api_teach.go)
+//	GET  /api/moderation/labels                    labels as JSON lines (api_teach.go)
+//	GET  /api/moderation/precision?site_id=&days=  (api_teach.go)
 func (s *Service) Mount(r fiber.Router) {
 	if s.cfg.Guard == nil {
 		s.log.Error("moderation API not mounted: no access guard configured")
@@ -50,19 +53,20 @@ func (s *Service) Mount(r fiber.Router) {
 	})
 	g := r.Group("/api/moderation")
 	g.Get("/items", mod, s.apiListItems)
-	g.Get("/items/:id", mod, s.apiGetItem)
-	g.Post("/items/:id/claim", mod, s.apiClaim)
-	g.Post("/items/:id/release", mod, s.apiRelease)
-	g.Post("/items/:id/approve", mod, s.apiDecide(ingest.DecisionApprove))
-	g.Post("/items/:id/remove", mod, s.apiDecide(ingest.DecisionRemove))
-	g.Post("/items/:id/ban", mod, s.apiDecide(ingest.DecisionBan))
-	g.Post("/items/:id/review", mod, s.apiDecide(ingest.DecisionReviewed))
+	g.Get("/items/:id", mod, s.scoped(s.apiGetItem))
+	g.Post("/items/:id/claim", mod, s.scoped(s.apiClaim))
+	g.Post("/items/:id/release", mod, s.scoped(s.apiRelease))
+	g.Post("/items/:id/approve", mod, s.scoped(s.apiDecide(ingest.DecisionApprove)))
+	g.Post("/items/:id/remove", mod, s.scoped(s.apiDecide(ingest.DecisionRemove)))
+	g.Post("/items/:id/ban", mod, s.scoped(s.apiDecide(ingest.DecisionBan)))
+	g.Post("/items/:id/review", mod, s.scoped(s.apiDecide(ingest.DecisionReviewed)))
 	g.Get("/audit", mod, s.apiAudit)
 	g.Get("/bans", mod, s.apiBans)
-	g.Post("/bans/:site/:visitor/lift", mod, s.apiLiftBan)
-	g.Get("/policy/:site", mod, s.apiGetPolicy)
-	g.Put("/policy/:site", mod, s.apiPutPolicy)
+	g.Post("/bans/:site/:visitor/lift", mod, siteScoped(s.apiLiftBan))
+	g.Get("/policy/:site", mod, siteScoped(s.apiGetPolicy))
+	g.Put("/policy/:site", mod, siteScoped(s.apiPutPolicy))
 	g.Post("/policy/test", mod, testLimit, s.apiTestPolicy)
+	s.mountTeaching(g, mod)
 }
 
 // fail answers with a JSON error.
@@ -103,7 +107,11 @@ func queryInt(c *fiber.Ctx, name string, def, lo, hi int) (int, error) {
 }
 
 func (s *Service) apiListItems(c *fiber.Ctx) error {
-	f := ItemFilter{Status: c.Query("status", StatusOpen), Category: c.Query("category"), SiteID: c.Query("site_id")}
+	u, _ := access.UserOf(c)
+	f := ItemFilter{Status: c.Query("status", StatusOpen), Category: c.Query("category"), SiteID: c.Query("site_id"), Sites: u.SiteScope()}
+	if offSite(c, f.SiteID) {
+		return siteForbidden(c)
+	}
 	if _, ok := map[string]bool{StatusOpen: true, StatusApproved: true, StatusRemoved: true, StatusBanned: true, StatusReviewed: true}[f.Status]; !ok {
 		return fail(c, fiber.StatusBadRequest, "status must be open, approved, removed, banned or reviewed")
 	}
@@ -117,7 +125,7 @@ func (s *Service) apiListItems(c *fiber.Ctx) error {
 	if f.Offset, err = queryInt(c, "offset", 0, 0, 1_000_000); err != nil {
 		return s.answer(c, err)
 	}
-	page, err := listItems(c.UserContext(), s.db, f)
+	page, err := s.store.Items(c.UserContext(), f)
 	if err != nil {
 		return s.answer(c, err)
 	}
@@ -126,15 +134,15 @@ func (s *Service) apiListItems(c *fiber.Ctx) error {
 
 func (s *Service) apiGetItem(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	it, err := getItem(ctx, s.db, c.Params("id"))
+	it, err := s.store.Item(ctx, c.Params("id"))
 	if err != nil {
 		return s.answer(c, err)
 	}
-	conv, err := contextAround(ctx, s.db, it.SiteID, it.ConversationID, it.MessageSeq, 10, 5)
+	conv, err := s.store.Context(ctx, it.SiteID, it.ConversationID, it.MessageSeq, 10, 5)
 	if err != nil {
 		return s.answer(c, err)
 	}
-	audit, err := listAudit(ctx, s.db, AuditFilter{ItemID: it.ID, Limit: 100})
+	audit, err := s.store.Audit(ctx, AuditFilter{ItemID: it.ID, Limit: 100})
 	if err != nil {
 		return s.answer(c, err)
 	}
@@ -218,7 +226,11 @@ func (s *Service) apiDecide(decision string) fiber.Handler {
 }
 
 func (s *Service) apiAudit(c *fiber.Ctx) error {
-	f := AuditFilter{SiteID: c.Query("site_id"), ItemID: c.Query("item_id")}
+	u, _ := access.UserOf(c)
+	f := AuditFilter{SiteID: c.Query("site_id"), ItemID: c.Query("item_id"), Sites: u.SiteScope()}
+	if offSite(c, f.SiteID) {
+		return siteForbidden(c)
+	}
 	var err error
 	if f.Limit, err = queryInt(c, "limit", 100, 1, 500); err != nil {
 		return s.answer(c, err)
@@ -228,7 +240,7 @@ func (s *Service) apiAudit(c *fiber.Ctx) error {
 		return s.answer(c, err)
 	}
 	f.Before = int64(before)
-	rows, err := listAudit(c.UserContext(), s.db, f)
+	rows, err := s.store.Audit(c.UserContext(), f)
 	if err != nil {
 		return s.answer(c, err)
 	}
@@ -236,11 +248,21 @@ func (s *Service) apiAudit(c *fiber.Ctx) error {
 }
 
 func (s *Service) apiBans(c *fiber.Ctx) error {
+	if offSite(c, c.Query("site_id")) {
+		return siteForbidden(c)
+	}
 	bans, err := s.Bans(c.UserContext(), c.Query("site_id"), c.Query("active") == "1")
 	if err != nil {
 		return s.answer(c, err)
 	}
-	return c.JSON(fiber.Map{"bans": bans})
+	u, _ := access.UserOf(c)
+	mine := make([]Ban, 0, len(bans))
+	for _, b := range bans {
+		if u.OnSite(b.SiteID) {
+			mine = append(mine, b)
+		}
+	}
+	return c.JSON(fiber.Map{"bans": mine})
 }
 
 func (s *Service) apiLiftBan(c *fiber.Ctx) error {
@@ -285,6 +307,9 @@ func (s *Service) apiTestPolicy(c *fiber.Ctx) error {
 	var req policyTestRequest
 	if err := decodeBody(c, &req); err != nil {
 		return s.answer(c, err)
+	}
+	if offSite(c, req.SiteID) {
+		return siteForbidden(c)
 	}
 	if len(req.Text) > MaxTestTextBytes {
 		return fail(c, fiber.StatusBadRequest, "text is longer than 16 KiB")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleychat/parley/ingest"
 )
 
 // benchText is a realistic mix of support chat: mostly clean sentences
@@ -94,7 +96,10 @@ func BenchmarkCheck10kTerms(b *testing.B) {
 // BenchmarkInlineCheck measures the per-message cost of the inline check
 // chatsvc calls before delivery (cached site policy, flood bookkeeping).
 func BenchmarkInlineCheck(b *testing.B) {
-	s := newTestService(b)
+	s, err := NewInlineChecker(openStore(b, "sqlite"), InlineConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	msgs := []string{
 		"Hi, where is my order 4839201? It was due yesterday.",
 		"This fucking app logged me out again.",
@@ -140,5 +145,35 @@ func TestTenThousandTermsStayFast(t *testing.T) {
 	}
 	if !v.Has(CatPII) || !v.Has(CatProfanity) {
 		t.Fatalf("verdict %v", v.Categories)
+	}
+}
+
+// BenchmarkWorkerBatch measures the workers' transaction on each store:
+// one op is a batch of 500 new visitor messages (one in five abusive,
+// so queued) judged and committed with context, flood marks, items,
+// verdict events and processed markers.
+func BenchmarkWorkerBatch(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			s := newTestService(b, backend)
+			ctx := context.Background()
+			texts := []string{"Hi, where is my order 4839201?", "you are an idiot", "My email is sarah.connor@example.com",
+				"The checkout page keeps spinning", "Can I change the delivery address?"}
+			const size = 500
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				batch := make([]ingest.Record, size)
+				for i := range batch {
+					n++
+					batch[i] = chatMessage(b, "site-1", fmt.Sprintf("c%d", n%50), ingest.RoleVisitor, fmt.Sprintf("v%d", n%200), int64(n), texts[n%len(texts)], time.Now())
+				}
+				b.StartTimer()
+				if _, err := s.handle(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
+		})
 	}
 }

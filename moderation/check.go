@@ -28,6 +28,8 @@ type checkOut struct {
 	Spans      []ingest.Span `json:"spans"`
 	Severity   int           `json:"severity"`
 	Redacted   string        `json:"redacted,omitempty"`
+	// Sources lists per category the detectors that found it.
+	Sources []ingest.VerdictSource `json:"sources,omitempty"`
 }
 
 type checkErr struct {
@@ -117,7 +119,7 @@ func checkLine(e *Engine, line []byte, n int) any {
 		return checkErr{ID: id, Line: n, Error: "text is not valid UTF-8"}
 	}
 	v := e.Check(*msg.Text)
-	o := checkOut{ID: id, Action: v.Action, Categories: v.Categories, Spans: v.Spans, Severity: v.Severity, Redacted: v.Redacted}
+	o := checkOut{ID: id, Action: v.Action, Categories: v.Categories, Spans: v.Spans, Severity: v.Severity, Redacted: v.Redacted, Sources: v.Sources}
 	if o.Categories == nil {
 		o.Categories = []string{}
 	}

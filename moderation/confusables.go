@@ -30,6 +30,16 @@ var confusables = map[rune]rune{
 	'æ': 'a', 'œ': 'o', 'þ': 'p', 'ð': 'd',
 }
 
+// upperConfusables maps capitals that imitate a Latin capital whose
+// lower case looks different (Greek Η is "H" but η reads "n"). They are
+// mapped before case folding.
+var upperConfusables = map[rune]rune{
+	'Η': 'h', 'Μ': 'm', 'Ν': 'n', 'Υ': 'y', 'Ζ': 'z', 'Ι': 'i', 'Κ': 'k', 'Β': 'b', 'Ρ': 'p', 'Χ': 'x',
+	'Τ': 't', 'Α': 'a', 'Ε': 'e', 'Ο': 'o',
+	'Н': 'h', 'М': 'm', 'Т': 't', 'В': 'b', 'К': 'k', 'Р': 'p', 'С': 'c', 'Х': 'x', 'У': 'y',
+	'А': 'a', 'Е': 'e', 'О': 'o', 'Ѕ': 's', 'І': 'i', 'Ј': 'j', 'Ԛ': 'q', 'Ԝ': 'w',
+}
+
 // regionalIndicatorBase is U+1F1E6 REGIONAL INDICATOR SYMBOL LETTER A;
 // the 26 symbols from it spell letters (🇫🇺🇨🇰).
 const regionalIndicatorBase = 0x1F1E6
@@ -55,5 +65,6 @@ var leet = map[rune][3]rune{
 	'€': {'e'},
 	'¢': {'c'},
 	'£': {'l'},
+	'¥': {'y'},
 	'¡': {'i'},
 }

@@ -2,7 +2,6 @@ package moderation
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -67,7 +66,7 @@ func (s *Service) who(ctx context.Context, userID string) string {
 	if s.cfg.Guard == nil {
 		return userID
 	}
-	u, err := s.cfg.Guard.Store().User(ctx, userID)
+	u, err := s.cfg.Guard.Directory().User(ctx, userID)
 	if err != nil {
 		return userID
 	}
@@ -79,51 +78,53 @@ func (s *Service) who(ctx context.Context, userID string) string {
 // extends the claim.
 func (s *Service) Claim(ctx context.Context, itemID string, by access.User) (Item, error) {
 	now := time.Now()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Item{}, fmt.Errorf("claim %s: %w", itemID, err)
-	}
-	defer tx.Rollback()
-	it, err := getItem(ctx, tx, itemID)
+	var it Item
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if it, err = tx.LockItem(ctx, itemID); err != nil {
+			return err
+		}
+		if it.Status != StatusOpen {
+			return fmt.Errorf("%w: item was already decided (%s)", ErrConflict, it.Status)
+		}
+		if claimedByOther(it, by.ID, now) {
+			return fmt.Errorf("%w: item is claimed by %s until %s", ErrConflict, s.who(ctx, it.ClaimedBy), it.ClaimUntil.Format(time.RFC3339))
+		}
+		until := now.Add(s.cfg.ClaimTTL)
+		if err := tx.ClaimItem(ctx, itemID, by.ID, until); err != nil {
+			return err
+		}
+		it.ClaimedBy, it.ClaimUntil = by.ID, &until
+		return nil
+	})
 	if err != nil {
 		return Item{}, err
 	}
-	if it.Status != StatusOpen {
-		return Item{}, fmt.Errorf("%w: item was already decided (%s)", ErrConflict, it.Status)
-	}
-	if claimedByOther(it, by.ID, now) {
-		return Item{}, fmt.Errorf("%w: item is claimed by %s until %s", ErrConflict, s.who(ctx, it.ClaimedBy), it.ClaimUntil.Format(time.RFC3339))
-	}
-	until := now.Add(s.cfg.ClaimTTL)
-	if _, err := tx.ExecContext(ctx, `UPDATE mod_items SET claimed_by = ?, claim_until = ? WHERE id = ?`, by.ID, ms(until), itemID); err != nil {
-		return Item{}, fmt.Errorf("claim %s: %w", itemID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Item{}, fmt.Errorf("claim %s: %w", itemID, err)
-	}
-	it.ClaimedBy, it.ClaimUntil = by.ID, &until
 	return it, nil
 }
 
 // Release gives up one's own claim.
 func (s *Service) Release(ctx context.Context, itemID string, by access.User) (Item, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE mod_items SET claimed_by = '', claim_until = 0
-		WHERE id = ? AND claimed_by = ? AND status = 'open'`, itemID, by.ID)
-	if err != nil {
-		return Item{}, fmt.Errorf("release %s: %w", itemID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := getItem(ctx, s.db, itemID); err != nil {
-			return Item{}, err
+	err := s.store.Update(ctx, func(tx Tx) error {
+		it, err := tx.LockItem(ctx, itemID)
+		if err != nil {
+			return err
 		}
-		return Item{}, fmt.Errorf("%w: you do not hold a claim on this item", ErrConflict)
+		if it.Status != StatusOpen || it.ClaimedBy != by.ID {
+			return fmt.Errorf("%w: you do not hold a claim on this item", ErrConflict)
+		}
+		return tx.ClaimItem(ctx, itemID, "", time.Time{})
+	})
+	if err != nil {
+		return Item{}, err
 	}
-	return getItem(ctx, s.db, itemID)
+	return s.store.Item(ctx, itemID)
 }
 
 // Decide applies a moderator's decision: the item's status, a ban if
-// asked, an audit row and a moderation.decision event in the outbox, all
-// in one transaction.
+// asked, an audit row, a label (approve, remove and ban teach the model
+// and feed the precision report) and a moderation.decision event in the
+// outbox, all in one transaction.
 func (s *Service) Decide(ctx context.Context, itemID string, by access.User, d Decision) (Item, error) {
 	status, ok := decidedStatus[d.Decision]
 	if !ok {
@@ -137,116 +138,114 @@ func (s *Service) Decide(ctx context.Context, itemID string, by access.User, d D
 		return Item{}, badInput("ban duration %s is not between %s and %s", d.BanFor, MinBan, MaxBan)
 	}
 	now := time.Now()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Item{}, fmt.Errorf("decide %s: %w", itemID, err)
-	}
-	defer tx.Rollback()
-	it, err := getItem(ctx, tx, itemID)
-	if err != nil {
-		return Item{}, err
-	}
-	if it.Status != StatusOpen {
-		return Item{}, fmt.Errorf("%w: item was already decided (%s by %s)", ErrConflict, it.Status, s.who(ctx, it.DecidedBy))
-	}
-	if claimedByOther(it, by.ID, now) {
-		return Item{}, fmt.Errorf("%w: item is claimed by %s until %s", ErrConflict, s.who(ctx, it.ClaimedBy), it.ClaimUntil.Format(time.RFC3339))
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE mod_items SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
-		claimed_by = '', claim_until = 0 WHERE id = ? AND status = 'open'`, status, by.ID, ms(now), reason, itemID); err != nil {
-		return Item{}, fmt.Errorf("decide %s: %w", itemID, err)
-	}
-	payload := ingest.ModerationDecisionPayload{
-		ItemID: it.ID, MessageID: it.MessageID, VisitorID: it.VisitorID, Decision: d.Decision, Reason: reason,
-	}
-	detail := ""
-	if d.Decision == ingest.DecisionBan {
-		until := ingest.At(now.Add(d.BanFor))
-		payload.BanUntil = &until
-		detail = "until " + until.Format(time.RFC3339)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mod_bans (site_id, visitor_id, until_ms, reason, banned_by, item_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, visitor_id) DO UPDATE SET until_ms = excluded.until_ms,
-			reason = excluded.reason, banned_by = excluded.banned_by, item_id = excluded.item_id, created_at = excluded.created_at`,
-			it.SiteID, it.VisitorID, ms(until.Time), reason, by.ID, it.ID, ms(now)); err != nil {
-			return Item{}, fmt.Errorf("ban %s: %w", it.VisitorID, err)
+	var it Item
+	err = s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if it, err = tx.LockItem(ctx, itemID); err != nil {
+			return err
 		}
-	}
-	if err := insertAudit(ctx, tx, AuditEntry{At: now, ActorID: by.ID, ActorEmail: by.Email, Action: d.Decision,
-		SiteID: it.SiteID, ItemID: it.ID, VisitorID: it.VisitorID, Reason: reason, Detail: detail}); err != nil {
-		return Item{}, err
-	}
-	ev, err := ingest.New(ingest.ModerationDecision, it.SiteID, it.ConversationID,
-		ingest.Actor{Role: ingest.RoleModerator, ID: by.ID}, now, payload)
+		if it.Status != StatusOpen {
+			return fmt.Errorf("%w: item was already decided (%s by %s)", ErrConflict, it.Status, s.who(ctx, it.DecidedBy))
+		}
+		if claimedByOther(it, by.ID, now) {
+			return fmt.Errorf("%w: item is claimed by %s until %s", ErrConflict, s.who(ctx, it.ClaimedBy), it.ClaimUntil.Format(time.RFC3339))
+		}
+		if err := tx.DecideItem(ctx, itemID, ItemDecision{Status: status, By: by.ID, Reason: reason, At: now}); err != nil {
+			return err
+		}
+		payload := ingest.ModerationDecisionPayload{
+			ItemID: it.ID, MessageID: it.MessageID, VisitorID: it.VisitorID, Decision: d.Decision, Reason: reason,
+		}
+		detail := ""
+		if d.Decision == ingest.DecisionBan {
+			until := ingest.At(now.Add(d.BanFor))
+			payload.BanUntil = &until
+			detail = "until " + until.Format(time.RFC3339)
+			if err := tx.PutBan(ctx, Ban{SiteID: it.SiteID, VisitorID: it.VisitorID, Until: until.Time, Reason: reason,
+				BannedBy: by.ID, ItemID: it.ID, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddAudit(ctx, AuditEntry{At: now, ActorID: by.ID, ActorEmail: by.Email, Action: d.Decision,
+			SiteID: it.SiteID, ItemID: it.ID, VisitorID: it.VisitorID, Reason: reason, Detail: detail}); err != nil {
+			return err
+		}
+		if l, ok := labelOf(it, d.Decision, by.ID, now); ok {
+			if err := tx.AddLabel(ctx, l); err != nil {
+				return err
+			}
+		}
+		ev, err := ingest.New(ingest.ModerationDecision, it.SiteID, it.ConversationID,
+			ingest.Actor{Role: ingest.RoleModerator, ID: by.ID}, now, payload)
+		if err != nil {
+			return fmt.Errorf("decision event for %s: %w", it.ID, err)
+		}
+		return tx.AddEvent(ctx, ev, now)
+	})
 	if err != nil {
-		return Item{}, fmt.Errorf("decision event for %s: %w", it.ID, err)
-	}
-	if err := insertOutbox(ctx, tx, ev, now); err != nil {
 		return Item{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Item{}, fmt.Errorf("decide %s: commit: %w", itemID, err)
 	}
 	s.metrics.decisions.WithLabelValues(d.Decision).Inc()
 	s.metrics.reviewSeconds.Observe(now.Sub(it.CreatedAt).Seconds())
 	s.metrics.backlog.Dec()
 	s.wake()
-	return getItem(ctx, s.db, itemID)
+	return s.store.Item(ctx, itemID)
 }
 
-// LiftBan ends a visitor's ban early and records who did it and why.
+// LiftBan ends a visitor's ban early, records who did it and why, and
+// publishes an unban decision so chat nodes drop the ban they hold, all
+// in one transaction. The event is keyed by the conversation of the item
+// that led to the ban, so it follows the ban's event on its partition.
 func (s *Service) LiftBan(ctx context.Context, siteID, visitorID string, by access.User, reason string) error {
 	reason, err := checkReason(reason)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	tx, err := s.db.BeginTx(ctx, nil)
+	err = s.store.Update(ctx, func(tx Tx) error {
+		b, err := tx.DeleteBan(ctx, siteID, visitorID)
+		if err != nil {
+			return err
+		}
+		conv := unbanKey(visitorID)
+		if b.ItemID != "" {
+			it, err := tx.LockItem(ctx, b.ItemID)
+			switch {
+			case err == nil:
+				conv = it.ConversationID
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+		}
+		if err := tx.AddAudit(ctx, AuditEntry{At: now, ActorID: by.ID, ActorEmail: by.Email, Action: "lift_ban",
+			SiteID: siteID, VisitorID: visitorID, Reason: reason}); err != nil {
+			return err
+		}
+		ev, err := ingest.New(ingest.ModerationDecision, siteID, conv, ingest.Actor{Role: ingest.RoleModerator, ID: by.ID}, now,
+			ingest.ModerationDecisionPayload{VisitorID: visitorID, Decision: ingest.DecisionUnban, Reason: reason})
+		if err != nil {
+			return fmt.Errorf("unban event for %s: %w", visitorID, err)
+		}
+		return tx.AddEvent(ctx, ev, now)
+	})
 	if err != nil {
-		return fmt.Errorf("lift ban: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM mod_bans WHERE site_id = ? AND visitor_id = ?`, siteID, visitorID)
-	if err != nil {
-		return fmt.Errorf("lift ban: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("ban of %s on %s: %w", visitorID, siteID, ErrNotFound)
-	}
-	if err := insertAudit(ctx, tx, AuditEntry{At: now, ActorID: by.ID, ActorEmail: by.Email, Action: "lift_ban",
-		SiteID: siteID, VisitorID: visitorID, Reason: reason}); err != nil {
 		return err
 	}
-	return tx.Commit()
+	s.metrics.decisions.WithLabelValues(ingest.DecisionUnban).Inc()
+	s.wake()
+	return nil
 }
+
+// unbanKey is the conversation_id of an unban whose ban names no item.
+func unbanKey(visitorID string) string { return "visitor:" + visitorID }
 
 // Bans lists a site's bans (all sites when siteID is empty), newest first.
 func (s *Service) Bans(ctx context.Context, siteID string, activeOnly bool) ([]Ban, error) {
-	q := `SELECT site_id, visitor_id, until_ms, reason, banned_by, item_id, created_at FROM mod_bans WHERE 1 = 1`
-	var args []any
-	if siteID != "" {
-		q += ` AND site_id = ?`
-		args = append(args, siteID)
-	}
+	f := BanFilter{SiteID: siteID, Limit: 1000}
 	if activeOnly {
-		q += ` AND until_ms > ?`
-		args = append(args, ms(time.Now()))
+		f.After = time.Now()
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created_at DESC LIMIT 1000`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list bans: %w", err)
-	}
-	defer rows.Close()
-	out := []Ban{}
-	for rows.Next() {
-		var b Ban
-		var until, created int64
-		if err := rows.Scan(&b.SiteID, &b.VisitorID, &until, &b.Reason, &b.BannedBy, &b.ItemID, &created); err != nil {
-			return nil, fmt.Errorf("list bans: %w", err)
-		}
-		b.Until, b.CreatedAt = fromMS(until), fromMS(created)
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return s.store.Bans(ctx, f)
 }
 
 // SavePolicy validates, compiles and stores a site's policy, with an
@@ -265,26 +264,17 @@ func (s *Service) SavePolicy(ctx context.Context, siteID string, doc []byte, by 
 		return Policy{}, err
 	}
 	now := time.Now()
-	tx, err := s.db.BeginTx(ctx, nil)
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if err := tx.PutPolicy(ctx, siteID, StoredPolicy{Doc: canon, UpdatedAt: now, UpdatedBy: by.ID}); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, AuditEntry{At: now, ActorID: by.ID, ActorEmail: by.Email, Action: "policy_update",
+			SiteID: siteID, Detail: fmt.Sprintf("%d terms, %d regexes", e.Terms(), len(p.Regexes))})
+	})
 	if err != nil {
-		return Policy{}, fmt.Errorf("save policy of %s: %w", siteID, err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO mod_policies (site_id, doc, updated_at, updated_by) VALUES (?, ?, ?, ?)
-		ON CONFLICT (site_id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-		siteID, string(canon), ms(now), by.ID); err != nil {
-		return Policy{}, fmt.Errorf("save policy of %s: %w", siteID, err)
-	}
-	if err := insertAudit(ctx, tx, AuditEntry{At: now, ActorID: by.ID, ActorEmail: by.Email, Action: "policy_update",
-		SiteID: siteID, Detail: fmt.Sprintf("%d terms, %d regexes", e.Terms(), len(p.Regexes))}); err != nil {
 		return Policy{}, err
 	}
-	if err := tx.Commit(); err != nil {
-		return Policy{}, fmt.Errorf("save policy of %s: %w", siteID, err)
-	}
-	s.mu.Lock()
-	s.engines[siteID] = cachedEngine{engine: e, at: now}
-	s.mu.Unlock()
+	s.inline.remember(siteID, e, now)
 	return p, nil
 }
 
@@ -300,21 +290,19 @@ type PolicyInfo struct {
 // SitePolicy returns the site's saved policy, or the default one.
 func (s *Service) SitePolicy(ctx context.Context, siteID string) (PolicyInfo, error) {
 	info := PolicyInfo{SiteID: siteID}
-	var doc string
-	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT doc, updated_at, updated_by FROM mod_policies WHERE site_id = ?`, siteID).Scan(&doc, &at, &info.UpdatedBy)
-	if errors.Is(err, sql.ErrNoRows) {
+	sp, err := s.store.Policy(ctx, siteID)
+	if errors.Is(err, ErrNotFound) {
 		info.Policy = DefaultPolicy()
 		return info, nil
 	}
 	if err != nil {
-		return info, fmt.Errorf("load policy of %s: %w", siteID, err)
+		return info, err
 	}
-	p, err := ParsePolicy([]byte(doc))
+	p, err := ParsePolicy(sp.Doc)
 	if err != nil {
 		return info, fmt.Errorf("stored policy of %s: %w", siteID, err)
 	}
-	t := fromMS(at)
-	info.Policy, info.Stored, info.UpdatedAt = p, true, &t
+	t := sp.UpdatedAt
+	info.Policy, info.Stored, info.UpdatedAt, info.UpdatedBy = p, true, &t, sp.UpdatedBy
 	return info, nil
 }

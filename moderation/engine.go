@@ -25,6 +25,8 @@ type Engine struct {
 	regexes  []compiledRule
 	links    linkRules
 	runMin   int // shortest match of a windowed regex: shorter runs are skipped
+	grammar  *intentGrammar
+	model    *Model // nil when the policy turns it off
 }
 
 type compiledRule struct {
@@ -43,25 +45,30 @@ func NewEngine(p Policy) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{policy: p, pronouns: map[string]bool{}, linkers: map[string]bool{}, links: newLinkRules(p.Links), runMin: 1 << 30}
+	g, err := loadGrammar()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{policy: p, pronouns: map[string]bool{}, linkers: map[string]bool{}, links: newLinkRules(p.Links), runMin: 1 << 30, grammar: g}
 	seen := map[string]bool{}
 	word, sub := newTrieBuilder(), newTrieBuilder()
+	class := int16(0) // the intent class of the terms add adds next (+1)
 	add := func(raw, category string, allow bool, rule string) error {
 		runes, lead, trail, err := parseTerm(raw)
 		if err != nil {
 			return err
 		}
-		key := fmt.Sprintf("%s|%t|%t|%t|%s", string(runes), lead, trail, allow, category)
+		key := fmt.Sprintf("%s|%t|%t|%t|%s|%d", string(runes), lead, trail, allow, category, class)
 		if seen[key] {
 			return nil
 		}
 		seen[key] = true
 		id := int32(len(e.terms))
-		e.terms = append(e.terms, term{runes: runes, category: category, lead: lead, trail: trail, allow: allow, rule: rule})
+		e.terms = append(e.terms, term{runes: runes, category: category, lead: lead, trail: trail, allow: allow, rule: rule, intent: class, raw: strings.TrimSpace(raw)})
 		if lead {
-			sub.add(runes, id)
+			sub.add(runes, id, trail)
 		} else {
-			word.add(runes, id)
+			word.add(runes, id, trail)
 		}
 		return nil
 	}
@@ -87,6 +94,26 @@ func NewEngine(p Policy) (*Engine, error) {
 			}
 		}
 	}
+	for _, lang := range p.Languages {
+		lex, err := loadLexicon(g, lang)
+		if err != nil {
+			return nil, err
+		}
+		for _, le := range lex {
+			class = int16(le.class + 1)
+			if err := add(le.raw, "", false, ""); err != nil {
+				return nil, fmt.Errorf("intent lexicon %s line %d %q: %w", lang, le.line, le.raw, err)
+			}
+		}
+		class = 0
+	}
+	class = int16(g.numberWord + 1)
+	for _, w := range slices.Sorted(maps.Keys(numberWords)) {
+		if err := add(w, "", false, ""); err != nil {
+			return nil, fmt.Errorf("number word %q: %w", w, err)
+		}
+	}
+	class = 0
 	for _, cat := range slices.Sorted(maps.Keys(p.Block)) {
 		for _, t := range p.Block[cat] {
 			if err := add(t, cat, false, "site:"+strings.TrimSpace(t)); err != nil {
@@ -100,6 +127,11 @@ func NewEngine(p Policy) (*Engine, error) {
 		}
 	}
 	e.word, e.sub = word.freeze(), sub.freeze()
+	if p.Model.Threshold > 0 {
+		if e.model, err = DefaultModel(); err != nil {
+			return nil, err
+		}
+	}
 	for _, r := range p.Regexes {
 		re, err := regexp.Compile(r.Pattern)
 		if err != nil {
@@ -135,8 +167,15 @@ func (e *Engine) Terms() int { return len(e.terms) }
 // links and single-message spam signs. Flood detection needs history and
 // the classifier needs I/O; Service adds them.
 func (e *Engine) Check(text string) Verdict {
-	spans, _ := e.spans(text)
-	return e.verdict(text, spans)
+	sc := scratchPool.Get().(*scratch)
+	defer putScratch(sc)
+	spans, _ := e.spansWith(sc, text)
+	v := e.verdict(text, spans)
+	if len(sc.hosts) > 0 {
+		v.hosts = slices.Clone(sc.hosts)
+	}
+	v.promo = sc.promo
+	return v
 }
 
 // Combine returns the verdict of text with extra spans (flood, a
@@ -150,22 +189,42 @@ func (e *Engine) Combine(text string, v Verdict, extra ...ingest.Span) Verdict {
 func (e *Engine) spans(text string) ([]ingest.Span, int) {
 	sc := scratchPool.Get().(*scratch)
 	defer putScratch(sc)
+	return e.spansWith(sc, text)
+}
+
+func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
+	sc.hosts, sc.promo = sc.hosts[:0], false
 	sc.units = normalise(text, sc.units[:0])
 	buildStream(sc)
 	work := 0
-	sc.matches = findAll(e.word, e.terms, sc.syms, sc.tokens, false, sc.matches[:0], &work)
-	sc.matches = findAll(e.sub, e.terms, sc.syms, sc.tokens, true, sc.matches, &work)
+	sc.matches = findAll(e.word, e.terms, sc.syms, sc.tokens, sc.keys, false, sc.matches[:0], &work)
+	sc.matches = findAll(e.sub, e.terms, sc.syms, sc.tokens, sc.keys, true, sc.matches, &work)
 
 	var spans []ingest.Span
+	// the lexicon hits first: a list term's vetoes read hits that follow
+	// it ("pay with gift cards, is that allowed?")
+	sc.hits = sc.hits[:0]
+	for _, m := range sc.matches {
+		if t := &e.terms[m.term]; t.intent > 0 {
+			h := intentHit{s: sc.syms[m.s].tok, e: sc.syms[m.e].tok, class: int32(t.intent - 1)}
+			if int(h.class) == e.grammar.you && possessive(sc, int(h.s)) {
+				h.class = int32(e.grammar.your) // "o serviço de vocês": your service
+			}
+			sc.hits = append(sc.hits, h)
+		}
+	}
 	for _, m := range sc.matches {
 		t := &e.terms[m.term]
+		if t.intent > 0 {
+			continue
+		}
 		if t.allow || e.allowed(sc, m) {
 			continue
 		}
 		cat := t.category
 		switch cat {
 		case secDirected:
-			if !e.directed(sc, m) {
+			if !e.directed(sc, m) && !e.wholeMessage(sc, m) {
 				continue
 			}
 			cat = CatAbuse
@@ -173,6 +232,19 @@ func (e *Engine) spans(text string) ([]ingest.Span, int) {
 			if e.directed(sc, m) || e.vocative(sc, text, m) {
 				cat = CatAbuse
 			}
+		}
+		if vetoable(cat) {
+			// "the driver called me an idiot", "I felt like an idiot",
+			// "a user keeps sending me 'send nudes'"
+			if e.reported(sc, sc.syms[m.s].tok) || quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end)) {
+				continue
+			}
+		}
+		if (cat == CatPhishing || cat == CatSpam) && e.aboutAScam(sc, text, m) {
+			continue
+		}
+		if cat == CatProfanity && e.hasClass(sc, e.grammar.report) && quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end)) {
+			continue // "someone wrote 't'es une merde', how do I block them?"
 		}
 		s, end := m.s, m.e
 		// a wildcard match covers the whole word it is part of
@@ -183,7 +255,7 @@ func (e *Engine) spans(text string) ([]ingest.Span, int) {
 			end++
 		}
 		spans = append(spans, ingest.Span{
-			Start: int(sc.syms[s].start), End: int(sc.syms[end].end), Category: cat, Rule: t.rule,
+			Start: int(sc.syms[s].start), End: int(sc.syms[end].end), Category: cat, Rule: t.rule, Match: t.raw,
 		})
 	}
 	if len(e.regexes) > 0 {
@@ -198,21 +270,89 @@ func (e *Engine) spans(text string) ([]ingest.Span, int) {
 			}
 		}
 	}
-	spans = findPII(e.policy.PII, text, spans)
+	numberWords := 0
+	for _, h := range sc.hits {
+		if int(h.class) == e.grammar.numberWord {
+			numberWords++
+		}
+	}
+	sc.words = appendWindows(sc.words[:0], text, notSpaceSet)
+	facts := factsOf(text)
+	spans = findPII(e.policy.PII, text, facts, sc.words, spans, numberWords >= 3)
 	var emails []ingest.Span
 	for _, s := range spans {
 		if s.Rule == "pii:email" {
 			emails = append(emails, s)
 		}
 	}
-	spans, links := e.links.findLinks(text, emails, spans)
+	spans, links, risky := e.links.findLinks(text, facts.brackets, sc.words, emails, spans, &sc.hosts)
 	if links >= 3 {
 		spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: CatSpam, Rule: "spam:many-links"})
+	}
+	spans = e.intentSpans(sc, text, facts, links, risky, spans)
+	if facts.nonASCII && symbolRun(text) {
+		spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: CatSpam, Rule: "spam:repeated-symbol"})
 	}
 	if repeatedWords(sc) {
 		spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: CatSpam, Rule: "spam:repeated-words"})
 	}
+	if e.model != nil {
+		// the model adds what the rules missed; where they agree, the
+		// rules' spans say more
+		if h, ok := e.model.judge(sc, e.policy.Model.Threshold); ok && !hasCategory(spans, h.category) &&
+			!(vetoable(h.category) && e.reportsQuote(sc, text)) {
+			spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: h.category,
+				Rule: fmt.Sprintf("model:%.2f", h.score), Source: "model:" + e.model.Label()})
+		}
+	}
 	return spans, work
+}
+
+// aboutAScam reports a customer asking about or reporting a scam rather
+// than running one, for a scam or spam list term m: the text doubts
+// ("is this a scam", "is it fake", "how do I report") and asks or
+// reports, or it reports a quotation that holds the term ("I got an
+// email 'your account will be suspended'").
+func (e *Engine) aboutAScam(sc *scratch, text string, m match) bool {
+	doubt, report := e.hasClass(sc, e.grammar.doubt), e.hasClass(sc, e.grammar.report)
+	if doubt && (report || strings.IndexByte(text, '?') >= 0) {
+		return true
+	}
+	return report && quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end))
+}
+
+// hasClass reports a lexicon hit of class c in the text.
+func (e *Engine) hasClass(sc *scratch, c int) bool {
+	for _, h := range sc.hits {
+		if int(h.class) == c {
+			return true
+		}
+	}
+	return false
+}
+
+// possessive reports a second-person pronoun at token k made possessive
+// by "de" before it ("o serviço de vocês", "el servicio de ustedes").
+func possessive(sc *scratch, k int) bool {
+	return k > 0 && !sc.tokens[k].brkBefore && tokenText(sc, k-1) == "de"
+}
+
+// reportsQuote reports a text that quotes someone and says so ("someone
+// wrote 'you people are animals' in a review"): the model judges a whole
+// text and cannot tell the quotation from the writer, so what it finds
+// there about people does not count, as the rules' matches inside a
+// quotation do not.
+func (e *Engine) reportsQuote(sc *scratch, text string) bool {
+	return e.hasClass(sc, e.grammar.report) && hasQuotation(text)
+}
+
+func hasCategory(spans []ingest.Span, cat string) bool {
+	for _, s := range spans {
+		if s.Category == cat {
+			return true
+		}
+	}
+	return false
 }
 
 func wordSym(k symKind) bool { return k != sSpace && k != sBreak }
@@ -239,7 +379,13 @@ func (e *Engine) directed(sc *scratch, m match) bool {
 		}
 		w := tokenText(sc, k)
 		if e.pronouns[w] {
-			return true
+			// French "du" right before a word of another list is the
+			// article ("désolé du retard", "du porc"), not German "du"
+			if w == "du" && linkers == 0 && !strings.HasPrefix(e.terms[m.term].rule, "de:") {
+				return false
+			}
+			// "o serviço de vocês é um lixo": the insult is about the service
+			return !possessive(sc, k)
 		}
 		// two-word pronouns ("t es" from "t'es")
 		if k > 0 && !sc.tokens[k].brkBefore && e.pronouns[tokenText(sc, k-1)+" "+w] {
@@ -249,6 +395,42 @@ func (e *Engine) directed(sc *scratch, m match) bool {
 			return false
 		}
 		linkers++
+	}
+	return false
+}
+
+// wholeMessage reports whether match m is the whole message but for at
+// most one linker word before it ("stupid!", "buuuurro", "so useless").
+func (e *Engine) wholeMessage(sc *scratch, m match) bool {
+	first, last := int(sc.syms[m.s].tok), int(sc.syms[m.e].tok)
+	if last != len(sc.tokens)-1 || first > 1 {
+		return false
+	}
+	for k := 0; k < first; k++ {
+		if !e.linkers[tokenText(sc, k)] {
+			return false
+		}
+	}
+	return true
+}
+
+// reported reports a reported-speech word (intent class "report") earlier
+// in the sentence of token tok.
+func (e *Engine) reported(sc *scratch, tok int32) bool {
+	for _, h := range sc.hits {
+		if int(h.class) != e.grammar.report || h.s >= tok {
+			continue
+		}
+		broken := false
+		for k := h.s + 1; k <= tok; k++ {
+			if sc.tokens[k].brkBefore {
+				broken = true
+				break
+			}
+		}
+		if !broken {
+			return true
+		}
 	}
 	return false
 }
@@ -286,28 +468,81 @@ func (e *Engine) vocative(sc *scratch, text string, m match) bool {
 	}
 }
 
-// repeatedWords spots a message that is mostly one word said many times.
+// symbolRun spots a run of one emoji or symbol repeated at least 12
+// times ("🔥🔥🔥🔥..."), a mark of spam; ASCII punctuation ("!!!!") is
+// frustration, not spam, and does not count.
+func symbolRun(text string) bool {
+	run, last := 0, rune(0)
+	for i := 0; i < len(text); {
+		if text[i] < 0xE2 {
+			if text[i] != ' ' {
+				run, last = 0, 0
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+		if r == 0xFE0F || r == 0x200D {
+			continue // variation selector, joiner
+		}
+		if r == last {
+			run++
+		} else {
+			run, last = 1, r
+		}
+		if run >= 12 && classify(r) == uOther {
+			return true
+		}
+	}
+	return false
+}
+
+// repeatedWords spots a message that is mostly one word said many times:
+// at least ten words, one of them at least ten times and half of all.
+// Words are counted in 64 buckets of their hash first (a bucket counts at
+// least as many as any word in it, so a quiet bucket rules its words
+// out); only a bucket that could hold such a word is counted exactly, by
+// a majority vote over its words.
 func repeatedWords(sc *scratch) bool {
-	words := 0
-	for _, tk := range sc.tokens {
+	var buckets [64]int32
+	words := int32(0)
+	for i := range sc.tokens {
+		tk := &sc.tokens[i]
 		if tk.word {
 			words++
+			buckets[tk.hash&63]++
 		}
 	}
 	if words < 10 {
 		return false
 	}
-	counts := make(map[uint64]int, words)
-	for _, tk := range sc.tokens {
-		if !tk.word {
+	for b, n := range buckets {
+		if n < 10 || n*2 < words {
 			continue
 		}
-		h := uint64(14695981039346656037) // FNV-1a over the word's first candidates
-		for i := tk.first; i <= tk.last; i++ {
-			h = (h ^ uint64(sc.syms[i].c[0])) * 1099511628211
+		votes, cand := 0, uint64(0)
+		for i := range sc.tokens {
+			tk := &sc.tokens[i]
+			if !tk.word || tk.hash&63 != uint64(b) {
+				continue
+			}
+			switch {
+			case votes == 0:
+				cand, votes = tk.hash, 1
+			case tk.hash == cand:
+				votes++
+			default:
+				votes--
+			}
 		}
-		counts[h]++
-		if c := counts[h]; c >= 10 && c*2 >= words {
+		c := int32(0)
+		for i := range sc.tokens {
+			if tk := &sc.tokens[i]; tk.word && tk.hash == cand {
+				c++
+			}
+		}
+		if c >= 10 && c*2 >= words {
 			return true
 		}
 	}
@@ -346,6 +581,16 @@ func (e *Engine) verdict(text string, spans []ingest.Span) Verdict {
 	slices.Sort(v.Categories)
 	if len(kept) > 0 {
 		v.Spans = kept
+	}
+	for i := range kept {
+		if kept[i].Source == "" {
+			kept[i].Source = SourceRules
+		}
+		src := ingest.VerdictSource{Category: kept[i].Category, Source: kept[i].Source,
+			Decided: e.policy.actionFor(kept[i].Category) == v.Action}
+		if !slices.Contains(v.Sources, src) {
+			v.Sources = append(v.Sources, src)
+		}
 	}
 	if redact && v.Action != ActionBlock {
 		v.Redacted = e.redact(text, kept)

@@ -2,8 +2,6 @@ package moderation
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -53,7 +51,7 @@ func fingerprintHash(text string) (uint64, bool) {
 
 // floodSpan is the span a flooding message gets: the whole text.
 func floodSpan(text, rule string) ingest.Span {
-	return ingest.Span{Start: 0, End: len(text), Category: CatFlood, Rule: rule}
+	return ingest.Span{Start: 0, End: len(text), Category: CatFlood, Rule: rule, Source: "flood"}
 }
 
 // judgeFlood applies FloodOptions to a visitor's recent history: recent
@@ -149,24 +147,17 @@ func (m *memFlood) sweep(now time.Time, idle time.Duration) {
 	}
 }
 
-// sqlFlood is the workers' flood state in moderation.db, so that it holds
+// storedFlood is the workers' flood state in the store, so that it holds
 // across worker restarts. It is judged at the message's own time, which
 // makes reprocessing give the same answer.
-func sqlFlood(ctx context.Context, tx *sql.Tx, site, visitor, eventID, text string, at time.Time, o FloodOptions) ([]ingest.Span, error) {
+func storedFlood(ctx context.Context, tx Tx, site, visitor, eventID, text string, at time.Time, o FloodOptions) ([]ingest.Span, error) {
 	if o.WindowSeconds <= 0 || visitor == "" || (o.MaxMessages <= 0 && o.MaxRepeats <= 0) {
 		return nil, nil
 	}
-	fp := fingerprint(text)
-	from := ms(at.Add(-time.Duration(o.WindowSeconds) * time.Second))
-	var recent, same int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(fingerprint = ? AND fingerprint != ''), 0)
-		FROM mod_flood WHERE site_id = ? AND visitor_id = ? AND at > ? AND at <= ? AND event_id != ?`,
-		fp, site, visitor, from, ms(at), eventID).Scan(&recent, &same); err != nil {
-		return nil, fmt.Errorf("flood history of %s: %w", visitor, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_flood (site_id, visitor_id, at, fingerprint, event_id)
-		VALUES (?, ?, ?, ?, ?)`, site, visitor, ms(at), fp, eventID); err != nil {
-		return nil, fmt.Errorf("record flood of %s: %w", visitor, err)
+	m := FloodMark{SiteID: site, VisitorID: visitor, EventID: eventID, Fingerprint: fingerprint(text), At: at}
+	recent, same, err := tx.ObserveFlood(ctx, m, at.Add(-time.Duration(o.WindowSeconds)*time.Second))
+	if err != nil {
+		return nil, err
 	}
 	return judgeFlood(o, text, recent, same), nil
 }

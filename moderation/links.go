@@ -26,40 +26,155 @@ var shorteners = []string{
 
 // Brands phishing pages imitate, with their real registered domains.
 var brands = map[string][]string{
-	"paypal":     {"paypal.com", "paypal.me"},
-	"apple":      {"apple.com", "icloud.com"},
-	"icloud":     {"icloud.com", "apple.com"},
-	"amazon":     {"amazon.com", "amazon.de", "amazon.co.uk", "amazon.fr", "amazon.es", "amazon.com.br", "amazon.it"},
-	"microsoft":  {"microsoft.com", "live.com", "office.com"},
-	"office365":  {"office.com", "microsoft.com"},
-	"netflix":    {"netflix.com"},
-	"google":     {"google.com"},
-	"facebook":   {"facebook.com", "fb.com"},
-	"instagram":  {"instagram.com"},
-	"whatsapp":   {"whatsapp.com"},
-	"dhl":        {"dhl.com", "dhl.de"},
-	"fedex":      {"fedex.com"},
-	"usps":       {"usps.com"},
-	"coinbase":   {"coinbase.com"},
-	"binance":    {"binance.com"},
-	"metamask":   {"metamask.io"},
-	"steam":      {"steampowered.com", "steamcommunity.com"},
-	"wellsfargo": {"wellsfargo.com"},
-	"chase":      {"chase.com"},
-	"santander":  {"santander.com", "santander.co.uk", "santander.es", "santander.de"},
-	"hsbc":       {"hsbc.com", "hsbc.co.uk"},
-	"itau":       {"itau.com.br"},
-	"nubank":     {"nubank.com.br"},
+	"paypal":        {"paypal.com", "paypal.me"},
+	"apple":         {"apple.com", "icloud.com"},
+	"icloud":        {"icloud.com", "apple.com"},
+	"amazon":        {"amazon.com", "amazon.de", "amazon.co.uk", "amazon.fr", "amazon.es", "amazon.com.br", "amazon.it"},
+	"microsoft":     {"microsoft.com", "live.com", "office.com"},
+	"office365":     {"office.com", "microsoft.com"},
+	"netflix":       {"netflix.com"},
+	"google":        {"google.com"},
+	"facebook":      {"facebook.com", "fb.com"},
+	"instagram":     {"instagram.com"},
+	"whatsapp":      {"whatsapp.com"},
+	"dhl":           {"dhl.com", "dhl.de"},
+	"fedex":         {"fedex.com"},
+	"usps":          {"usps.com"},
+	"coinbase":      {"coinbase.com"},
+	"binance":       {"binance.com"},
+	"metamask":      {"metamask.io"},
+	"steam":         {"steampowered.com", "steamcommunity.com"},
+	"wellsfargo":    {"wellsfargo.com"},
+	"chase":         {"chase.com"},
+	"santander":     {"santander.com", "santander.co.uk", "santander.es", "santander.de"},
+	"hsbc":          {"hsbc.com", "hsbc.co.uk"},
+	"itau":          {"itau.com.br"},
+	"nubank":        {"nubank.com.br"},
+	"cdiscount":     {"cdiscount.com"},
+	"mercadolibre":  {"mercadolibre.com", "mercadolivre.com.br"},
+	"zalando":       {"zalando.com", "zalando.de", "zalando.fr", "zalando.es", "zalando.co.uk", "zalando.it", "zalando.nl", "zalando.pt"},
+	"spotify":       {"spotify.com"},
+	"linkedin":      {"linkedin.com"},
+	"youtube":       {"youtube.com", "youtu.be"},
+	"roblox":        {"roblox.com"},
+	"disney":        {"disneyplus.com", "disney.com"},
+	"booking":       {"booking.com"},
+	"airbnb":        {"airbnb.com"},
+	"revolut":       {"revolut.com"},
+	"bancodobrasil": {"bb.com.br"},
+	"caixa":         {"caixa.gov.br", "caixabank.es"},
+	"sparkasse":     {"sparkasse.de"},
+	"postbank":      {"postbank.de"},
+	"correos":       {"correos.es"},
+	"chronopost":    {"chronopost.fr"},
+	"laposte":       {"laposte.fr"},
+	"ameli":         {"ameli.fr"},
 }
 
 // Host words that, on a cheap top-level domain, mark a phishing page.
 var lureWords = []string{"login", "signin", "verify", "secure", "account", "update", "wallet", "billing", "support", "recover", "unlock", "confirm"}
-var cheapTLDs = []string{"xyz", "top", "tk", "ml", "ga", "cf", "gq", "click", "link", "online", "site", "icu", "buzz", "rest", "cam", "monster", "pw", "ws", "live"}
+var cheapTLDs = []string{"xyz", "top", "tk", "ml", "ga", "cf", "gq", "click", "link", "online", "site", "icu", "buzz", "rest", "cam", "monster", "pw", "ws", "live",
+	"shop", "bet", "vip", "win", "loan", "work", "fun", "space", "website", "lol", "quest", "cyou", "cfd", "sbs", "store", "club", "bid", "today", "cc", "su"}
+
+// riskyTLD reports a host on a top-level domain that spam and scams
+// favour because names there are cheap.
+func riskyTLD(host string) bool {
+	tld := host[strings.LastIndex(host, ".")+1:]
+	for _, c := range cheapTLDs {
+		if tld == c {
+			return true
+		}
+	}
+	return false
+}
+
+// lookalike reports a host label that imitates a brand on a domain that
+// is not the brand's: the same once look-alike characters are read alike
+// ("rnicrosoft", "netfl1x", "paypai", "cdlscount"), or, for brands of at
+// least seven letters, one edit away ("microsfot", "instagarm" aside).
+func lookalike(host string) bool {
+	reg := registered(host)
+	for _, label := range strings.FieldsFunc(host, func(r rune) bool { return r == '.' || r == '-' }) {
+		if len(label) < 5 {
+			continue
+		}
+		canon := homoglyphs(label)
+		if brand, ok := canonBrands[canon]; ok && label != brand && !inDomains(reg, brands[brand]) {
+			return true
+		}
+		for _, lb := range longBrands {
+			if brand := lb[0]; label != brand && editDistanceAtMost1(canon, lb[1]) && !inDomains(reg, brands[brand]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var digraphs = strings.NewReplacer("rn", "m", "vv", "w")
+
+// canonBrands maps homoglyphs(brand) to the brand; longBrands are the
+// brands of at least seven letters, matched up to one edit away.
+var canonBrands, longBrands = func() (map[string]string, [][2]string) {
+	m := make(map[string]string, len(brands))
+	var long [][2]string // brand, its homoglyph form
+	for b := range brands {
+		m[homoglyphs(b)] = b
+		if len(b) >= 7 {
+			long = append(long, [2]string{b, homoglyphs(b)})
+		}
+	}
+	return m, long
+}()
+
+// homoglyphs reads characters that look alike as one: 1, i, l and | as
+// l; 0 as o; rn as m; vv as w; 3 as e; 4 as a; 5 as s.
+func homoglyphs(s string) string {
+	s = digraphs.Replace(s)
+	b := []byte(s)
+	for i, c := range b {
+		switch c {
+		case '1', 'i', '|':
+			b[i] = 'l'
+		case '0':
+			b[i] = 'o'
+		case '3':
+			b[i] = 'e'
+		case '4':
+			b[i] = 'a'
+		case '5':
+			b[i] = 's'
+		}
+	}
+	return string(b)
+}
+
+// editDistanceAtMost1 reports whether one substitution, insertion or
+// deletion (or none) turns a into b.
+func editDistanceAtMost1(a, b string) bool {
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	if len(a)-len(b) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(b) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		return a[i+min(1, len(a)-i):] == b[i+min(1, len(b)-i):]
+	}
+	return a[i+1:] == b[i:]
+}
 
 // linkRules are a policy's link options prepared for matching.
 type linkRules struct {
 	allow, block []string
 	blockUnknown bool
+	// own maps homoglyphs(label) of each of the site's own domains'
+	// first label to the domain, so look-alikes of it are found
+	own map[string]string
 }
 
 func newLinkRules(o LinkOptions) linkRules {
@@ -70,7 +185,36 @@ func newLinkRules(o LinkOptions) linkRules {
 	for _, d := range o.BlockDomains {
 		lr.block = append(lr.block, strings.ToLower(strings.TrimSpace(d)))
 	}
+	for _, d := range o.OwnDomains {
+		d = strings.ToLower(strings.TrimSpace(d))
+		lr.allow = append(lr.allow, d)
+		if lr.own == nil {
+			lr.own = map[string]string{}
+		}
+		label, _, _ := strings.Cut(registered(d), ".")
+		lr.own[homoglyphs(label)] = d
+	}
 	return lr
+}
+
+// imitatesOwn reports a host that imitates one of the site's own
+// domains without being it ("acme-support.xyz", "acrne.com" for acme.com).
+func (lr *linkRules) imitatesOwn(host string) bool {
+	if len(lr.own) == 0 {
+		return false
+	}
+	for _, label := range strings.FieldsFunc(host, func(r rune) bool { return r == '.' || r == '-' }) {
+		canon := homoglyphs(label)
+		if _, ok := lr.own[canon]; ok {
+			return true // the site's name on a domain that is not the site's
+		}
+		for own := range lr.own {
+			if len(own) >= 5 && editDistanceAtMost1(canon, own) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // inDomains reports whether host is one of domains or below one.
@@ -87,10 +231,16 @@ func inDomains(host string, domains []string) bool {
 // set) unknown domains and shorteners as "link", deceptive links as
 // "phishing", obfuscated links and link-stuffed messages as "spam".
 // It returns how many links the text holds.
-func (lr *linkRules) findLinks(text string, emails []ingest.Span, out []ingest.Span) ([]ingest.Span, int) {
+// The hosts of links nothing else was said about are appended to hosts
+// (for the newly-seen-domain signal, see DomainSightings).
+func (lr *linkRules) findLinks(text string, brackets bool, words [][2]int, emails []ingest.Span, out []ingest.Span, hosts *[]string) ([]ingest.Span, int, bool) {
 	links := 0
+	risky := false
 	var found [][2]int
-	for _, w := range windows(text, notSpace, dottedName) {
+	for _, w := range words {
+		if !dottedName(text[w[0]:w[1]]) || inside(w[0], w[1], emails) {
+			continue // an e-mail address is PII, not a link
+		}
 		for _, m := range urlRe.FindAllStringIndex(text[w[0]:w[1]], -1) {
 			found = append(found, [2]int{w[0] + m[0], w[0] + m[1]})
 		}
@@ -113,19 +263,25 @@ func (lr *linkRules) findLinks(text string, emails []ingest.Span, out []ingest.S
 		if inDomains(host, lr.allow) {
 			continue
 		}
+		imitation := lookalike(host)
+		if riskyTLD(host) || imitation {
+			risky = true
+		}
 		switch {
 		case inDomains(host, lr.block):
-			out = append(out, ingest.Span{Start: start, End: end, Category: CatLink, Rule: "link:blocked-domain"})
-		case phishingHost(host, userinfo, raw):
-			out = append(out, ingest.Span{Start: start, End: end, Category: CatPhishing, Rule: "link:deceptive"})
+			out = append(out, ingest.Span{Start: start, End: end, Category: CatLink, Rule: "link:blocked-domain", Match: host})
+		case phishingHost(host, userinfo, raw) || imitation || lr.imitatesOwn(host):
+			out = append(out, ingest.Span{Start: start, End: end, Category: CatPhishing, Rule: "link:deceptive", Match: host})
 		case inDomains(host, shorteners):
-			out = append(out, ingest.Span{Start: start, End: end, Category: CatLink, Rule: "link:shortener"})
+			out = append(out, ingest.Span{Start: start, End: end, Category: CatLink, Rule: "link:shortener", Match: host})
 		case lr.blockUnknown:
-			out = append(out, ingest.Span{Start: start, End: end, Category: CatLink, Rule: "link:not-allowed"})
+			out = append(out, ingest.Span{Start: start, End: end, Category: CatLink, Rule: "link:not-allowed", Match: host})
+		default:
+			*hosts = append(*hosts, registered(host))
 		}
 	}
 	var obf [][]int
-	if hasObfuscation(text, "dot") {
+	if brackets && hasObfuscation(text, "dot") {
 		obf = obfLinkRe.FindAllStringIndex(text, -1)
 	}
 	for _, m := range obf {
@@ -135,7 +291,17 @@ func (lr *linkRules) findLinks(text string, emails []ingest.Span, out []ingest.S
 		links++
 		out = append(out, ingest.Span{Start: m[0], End: m[1], Category: CatSpam, Rule: "link:obfuscated"})
 	}
-	return out, links
+	return out, links, risky
+}
+
+// inside reports whether [start, end) lies within one of spans.
+func inside(start, end int, spans []ingest.Span) bool {
+	for _, s := range spans {
+		if start >= s.Start && end <= s.End {
+			return true
+		}
+	}
+	return false
 }
 
 // linkHost extracts the lower-case host of a link and whether it carries

@@ -2,25 +2,19 @@ package moderation
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// metrics are the workers' and review queue's; checks is shared with
+// the inline checker's (register hands both the same collector).
 type metrics struct {
 	checks        *prometheus.CounterVec
-	inlineSeconds prometheus.Histogram
 	items         *prometheus.CounterVec
 	decisions     *prometheus.CounterVec
 	reviewSeconds prometheus.Histogram
 	backlog       prometheus.Gauge
-	outboxPending prometheus.Gauge
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
 	m := &metrics{
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "parley_moderation_checks_total", Help: "Messages judged, by stage (inline, worker) and action.",
-		}, []string{"stage", "action"}),
-		inlineSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "parley_moderation_inline_check_seconds", Help: "Time of one inline check.",
-			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 14),
-		}),
+		checks: newChecksCounter(),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_moderation_items_total", Help: "Review-queue items created, by category.",
 		}, []string{"category"}),
@@ -34,18 +28,40 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parley_moderation_backlog", Help: "Open review-queue items.",
 		}),
-		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "parley_moderation_outbox_pending", Help: "Moderation events stored but not yet acknowledged by Kafka.",
-		}),
 	}
 	if r != nil {
 		register(r, m.checks, &m.checks)
-		register(r, m.inlineSeconds, &m.inlineSeconds)
 		register(r, m.items, &m.items)
 		register(r, m.decisions, &m.decisions)
 		register(r, m.reviewSeconds, &m.reviewSeconds)
 		register(r, m.backlog, &m.backlog)
-		register(r, m.outboxPending, &m.outboxPending)
+	}
+	return m
+}
+
+func newChecksCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_moderation_checks_total", Help: "Messages judged, by stage (inline, worker) and action.",
+	}, []string{"stage", "action"})
+}
+
+// inlineMetrics are the inline checker's, registered on a chat node too.
+type inlineMetrics struct {
+	checks  *prometheus.CounterVec
+	seconds prometheus.Histogram
+}
+
+func newInlineMetrics(r prometheus.Registerer) *inlineMetrics {
+	m := &inlineMetrics{
+		checks: newChecksCounter(),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "parley_moderation_inline_check_seconds", Help: "Time of one inline check.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 14),
+		}),
+	}
+	if r != nil {
+		register(r, m.checks, &m.checks)
+		register(r, m.seconds, &m.seconds)
 	}
 	return m
 }

@@ -68,6 +68,9 @@ func foldRuneSlow(r rune) string {
 	if r >= regionalIndicatorBase && r < regionalIndicatorBase+26 {
 		return string('a' + (r - regionalIndicatorBase))
 	}
+	if m, ok := upperConfusables[r]; ok {
+		return string(m) // capitals that look unlike their lower case (Greek Η, Ν)
+	}
 	s := width.Fold.String(string(r))
 	s = norm.NFKC.String(s)
 	s = cases.Fold().String(s)
@@ -93,7 +96,7 @@ func classify(r rune) unitClass {
 		return uDigit
 	}
 	switch r {
-	case '@', '$', '€', '¢', '£':
+	case '@', '$', '€', '¢', '£', '¥':
 		return uEdgeLeet
 	case '!', '|', '+', '(', '¡':
 		return uInnerLeet
@@ -118,6 +121,15 @@ func classify(r rune) unitClass {
 	return uOther
 }
 
+// asciiClass is classify for the lower-cased ASCII bytes, computed from
+// classify itself so the two cannot disagree.
+var asciiClass = func() (t [128]unitClass) {
+	for r := rune(0); r < 128; r++ {
+		t[r] = classify(r)
+	}
+	return t
+}()
+
 // normalise turns text into units, appending to buf. Invalid UTF-8 bytes
 // become separators so that they neither join nor hide words.
 func normalise(text string, buf []unit) []unit {
@@ -128,7 +140,7 @@ func normalise(text string, buf []unit) []unit {
 			if r >= 'A' && r <= 'Z' {
 				r += 'a' - 'A'
 			}
-			buf = append(buf, unit{r: r, cls: classify(r), start: int32(i), end: int32(i + 1)})
+			buf = append(buf, unit{r: r, cls: asciiClass[r], start: int32(i), end: int32(i + 1)})
 			i++
 			continue
 		}

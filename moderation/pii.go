@@ -16,12 +16,11 @@ var (
 	// "name [at] example [dot] com", "name(at)example.com"
 	obfEmailRe = regexp.MustCompile(`(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}\s*(?:\[at\]|\(at\)|\{at\}|\[@\]|\(@\))\s*[a-z0-9\-]{1,63}\s*(?:\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)|\s+dot\s+|\.)\s*[a-z]{2,24}\b`)
 	// digit runs with separators; judged afterwards as card or phone
-	numberRe = regexp.MustCompile(`(?:\+|\b)\d(?:[ \-.()/]{0,2}\d){6,30}`)
-	dateRe   = regexp.MustCompile(`\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b`)
+	dateRe = regexp.MustCompile(`\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b`)
 )
 
 // Words that make a number a reference rather than personal data.
-var refWords = []string{
+var refWords = newWordIndex([]string{
 	"order", "tracking", "track", "invoice", "ref", "reference", "ticket", "case",
 	"booking", "confirmation", "shipment", "parcel", "sku", "serial", "model", "code", "id",
 	"sn", "s/n", "imei", "batch", "isbn", "ean", "upc",
@@ -30,17 +29,21 @@ var refWords = []string{
 	"bestellung", "bestellnummer", "rechnung", "sendung", "sendungsnummer", "kundennummer", "auftrag",
 	"commande", "facture", "suivi", "colis", "dossier",
 	"encomenda", "rastreio", "fatura", "protocolo", "nota fiscal",
-	"#", "nr.", "no.", "n°", "nº",
-}
+	"#", "nr.", "no.", "n°", "nº", "part number", "part no", "item number", "product code", "artikelnummer", "art.-nr",
+	"codigo del producto", "codigo do produto", "référence", "reference produit",
+})
 
 // Words that make a bare digit run a phone number.
-var phoneWords = []string{
+var phoneWords = newWordIndex([]string{
 	"call", "phone", "tel", "telephone", "mobile", "cell", "whatsapp", "text me", "sms", "ring me",
 	"llama", "llamame", "telefono", "movil", "celular", "numero de telefono",
 	"ruf", "anrufen", "telefon", "handy", "nummer",
 	"appelle", "appelez", "telephone", "portable", "numero de tel",
 	"ligue", "liga", "telefone", "zap",
-}
+	// round 3: accented spellings and more verbs
+	"llámame", "llámeme", "teléfono", "móvil", "número", "contacto",
+	"erreichbar", "téléphone", "joignable", "ligar", "contato", "wpp",
+})
 
 // piiFinder collects PII spans of one text.
 type piiFinder struct {
@@ -48,10 +51,15 @@ type piiFinder struct {
 	text  string
 	lower string
 	out   []ingest.Span
+	// digit runs, computed on first use
+	runs     [][2]int
+	runsDone bool
 }
 
-func findPII(opt PIIOptions, text string, out []ingest.Span) []ingest.Span {
-	if !opt.Email && !opt.Phone && !opt.Card && !opt.IBAN {
+// findPII appends the PII spans of text; spelled says the text holds
+// enough number words to look for digits spelled out.
+func findPII(opt PIIOptions, text string, facts textFacts, words [][2]int, out []ingest.Span, spelled bool) []ingest.Span {
+	if !opt.Email && !opt.Phone && !opt.Card && !opt.IBAN && !opt.NationalID {
 		return out
 	}
 	f := piiFinder{opt: opt, text: text, out: out}
@@ -59,7 +67,10 @@ func findPII(opt PIIOptions, text string, out []ingest.Span) []ingest.Span {
 	// finds (words with '@', runs of digits and separators), which keeps a
 	// check fast on long texts.
 	if opt.Email {
-		for _, w := range windows(text, notSpace, func(w string) bool { return strings.IndexByte(w, '@') > 0 }) {
+		for _, w := range words {
+			if strings.IndexByte(text[w[0]:w[1]], '@') <= 0 {
+				continue
+			}
 			for _, m := range emailRe.FindAllStringIndex(text[w[0]:w[1]], -1) {
 				start, end := w[0]+m[0], w[0]+m[1]
 				if strings.HasSuffix(text[:start], "://") {
@@ -68,29 +79,41 @@ func findPII(opt PIIOptions, text string, out []ingest.Span) []ingest.Span {
 				f.add(start, end, "pii:email")
 			}
 		}
-		if hasObfuscation(text, "at") {
+		if facts.spacedEmail {
+			f.spacedEmails()
+		}
+		if facts.brackets && hasObfuscation(text, "at") {
 			for _, m := range obfEmailRe.FindAllStringIndex(text, -1) {
 				f.add(m[0], m[1], "pii:email")
 			}
 		}
 	}
-	digits := 0
-	for i := 0; i < len(text); i++ {
-		if text[i] >= '0' && text[i] <= '9' {
-			digits++
-		}
-	}
+	digits := facts.digits
 	if opt.IBAN && digits >= 10 {
 		f.ibans()
 	}
+	if opt.NationalID || opt.Card {
+		f.ids(facts, opt)
+	}
 	if (opt.Phone || opt.Card) && digits >= 7 {
-		for _, w := range windows(text, numberish, func(w string) bool { return countDigits(w) >= 7 }) {
-			for _, m := range numberRe.FindAllStringIndex(text[w[0]:w[1]], -1) {
-				f.number(w[0]+m[0], w[0]+m[1])
-			}
+		for _, w := range f.digitRuns() {
+			f.numbersIn(w[0], w[1])
 		}
 	}
+	if opt.Phone && spelled {
+		f.spelledDigits()
+	}
 	return f.out
+}
+
+// digitRuns returns the runs of digits and separators with at least
+// seven digits, found once per text.
+func (f *piiFinder) digitRuns() [][2]int {
+	if !f.runsDone {
+		f.runs = windows(f.text, numberishSet, func(w string) bool { return countDigits(w) >= 7 })
+		f.runsDone = true
+	}
+	return f.runs
 }
 
 func (f *piiFinder) add(start, end int, rule string) {
@@ -111,6 +134,53 @@ func (f *piiFinder) covered(start, end int) bool {
 	return false
 }
 
+// numberSep reports the characters that may part the digits of a number.
+func numberSep(c byte) bool {
+	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/' || c == '_'
+}
+
+// numbersIn judges every number of the window text[from:to].
+func (f *piiFinder) numbersIn(from, to int) {
+	scanNumbers(f.text[from:to], func(s, e int) { f.number(from+s, from+e) })
+}
+
+// scanNumbers reports the numbers of w: what
+// `(?:\+|\b)\d(?:[ \-.()/_]{0,2}\d){6,30}` finds in it (7 to 31 digits,
+// at most two separator characters between two digits, starting at a
+// word boundary or a "+"), found by a scan instead of the regular
+// expression, which was a twentieth of a check. w holds only digits and
+// separators (a digit run, see digitRuns).
+func scanNumbers(w string, found func(s, e int)) {
+	for p := 0; p < len(w); {
+		s := p
+		if w[s] == '+' && s+1 < len(w) && isDigit(w[s+1]) {
+			p = s + 1
+		} else if !isDigit(w[s]) || (s > 0 && isWordByte(w[s-1])) {
+			p = s + 1
+			continue
+		}
+		// p is the first digit: take digits while at most two separators
+		// part them, up to 31 digits
+		digits, end := 1, p+1
+		for digits < 31 {
+			k := end
+			for k < len(w) && k-end < 2 && numberSep(w[k]) {
+				k++
+			}
+			if k == len(w) || !isDigit(w[k]) {
+				break
+			}
+			digits, end = digits+1, k+1
+		}
+		if digits < 7 {
+			p = s + 1
+			continue
+		}
+		found(s, end)
+		p = end
+	}
+}
+
 // number judges one digit run: a payment card (Luhn, known prefix), a
 // phone number (international form, a phone's grouping, or a bare run
 // after a phone word), or neither (order numbers, dates, tracking codes).
@@ -123,7 +193,7 @@ func (f *piiFinder) number(start, end int) {
 		return
 	}
 	// a letter glued to either end means a code such as 1Z999AA1012345678
-	if (start > 0 && isAlnum(f.text[start-1]) && f.text[start] != '+') || (end < len(f.text) && isAlpha(f.text[end])) {
+	if (start > 0 && isAlnum(f.text[start-1]) && f.text[start] != '+') || (end < len(f.text) && isAlpha(f.text[end])) || codeTail(f.text, end) {
 		return
 	}
 	digits := make([]byte, 0, len(s))
@@ -143,8 +213,21 @@ func (f *piiFinder) number(start, end int) {
 	}
 	d := len(digits)
 	ref := f.precededBy(start, refWords, 24)
-	if f.opt.Card && d >= 13 && d <= 19 && luhn(digits) && cardPrefix(digits) && cardGroups(groups, d) && !allSame(digits) {
-		if !ref || f.precededBy(start, []string{"card", "visa", "mastercard", "amex", "tarjeta", "karte", "carte", "cartao"}, 40) {
+	if f.opt.Card && len(groups) > 1 && groups[0] >= 13 && groups[0] <= 19 && !(d <= 19 && cardGroups(groups, d)) {
+		// a card number the run glued to what follows it ("3485...028 09/26
+		// 4821"): the first group is judged alone
+		first := groups[0]
+		if luhn(digits[:first]) && cardPrefix(digits[:first]) && !allSame(digits[:first]) &&
+			(!ref || f.precededBy(start, cardWords, 40) || f.cardNear(start, end)) {
+			f.add(start, start+firstDigits(s, first), "pii:card")
+			return
+		}
+	}
+	if f.opt.Card && d >= 13 && d <= 19 && cardGroups(groups, d) && !allSame(digits) {
+		valid := luhn(digits) && cardPrefix(digits)
+		// a number that fails the checksum is still a card between card
+		// words, an expiry date and a CVV
+		if (valid && (!ref || f.precededBy(start, cardWords, 40))) || f.cardNear(start, end) {
 			f.add(start, end, "pii:card")
 			return
 		}
@@ -167,36 +250,94 @@ func (f *piiFinder) number(start, end int) {
 	f.add(start, end, "pii:phone")
 }
 
-// precededBy reports whether one of words ends within window bytes
-// before pos (as a word of its own).
-func (f *piiFinder) precededBy(pos int, words []string, window int) bool {
-	from := max(0, pos-window)
-	if f.lower == "" {
-		f.lower = asciiLower(f.text)
+// firstDigits returns the length of the prefix of s holding its first n
+// digits.
+func firstDigits(s string, n int) int {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			if n--; n == 0 {
+				return i + 1
+			}
+		}
 	}
-	before := f.lower[from:pos]
+	return len(s)
+}
+
+// wordIndex is a list of context words ("order", "account no", "n°")
+// indexed by their last byte, so a window is searched in one backward
+// pass instead of a search per word.
+type wordIndex struct {
+	byLast [256][]string
+}
+
+func newWordIndex(words []string) *wordIndex {
+	x := &wordIndex{}
 	for _, w := range words {
-		i := strings.LastIndex(before, w)
-		if i < 0 {
-			continue
+		last := w[len(w)-1]
+		x.byLast[last] = append(x.byLast[last], w)
+	}
+	return x
+}
+
+// endsIn reports whether one of the words occurs in the lower-cased
+// window as a word of its own ("order" but not inside "borders"); "#"
+// counts anywhere.
+func (x *wordIndex) endsIn(before []byte) bool {
+	for j := len(before) - 1; j >= 0; j-- {
+		for _, w := range x.byLast[before[j]] {
+			i := j + 1 - len(w)
+			if i < 0 || string(before[i:j+1]) != w {
+				continue
+			}
+			if w == "#" {
+				return true
+			}
+			if (i > 0 && isAlpha(before[i-1])) || (j+1 < len(before) && isAlpha(before[j+1])) {
+				continue
+			}
+			return true
 		}
-		if i > 0 && isAlpha(before[i-1]) && w != "#" {
-			continue
-		}
-		if e := i + len(w); e < len(before) && isAlpha(before[e]) && w != "#" {
-			continue // "order" inside "borders"
-		}
-		return true
 	}
 	return false
 }
 
+// precededBy reports whether one of the words ends within window bytes
+// before pos (as a word of its own).
+func (f *piiFinder) precededBy(pos int, words *wordIndex, window int) bool {
+	from := max(0, pos-window)
+	// the window lower-cased in a stack buffer (windows are at most 40
+	// bytes), so no copy of the whole text is made
+	var buf [64]byte
+	if pos-from <= len(buf) {
+		b := buf[:pos-from]
+		for i := range b {
+			c := f.text[from+i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b[i] = c
+		}
+		return words.endsIn(b)
+	}
+	if f.lower == "" {
+		f.lower = asciiLower(f.text)
+	}
+	return words.endsIn([]byte(f.lower[from:pos]))
+}
+
 // phoneGroups accepts groupings phones are written in: 3-3-4, 2-2-2-2-2,
-// 4-3-4, (3) 3-4, 0xxxx xxxxxx; long trunk groups need a leading 0.
+// 4-3-4, (3) 3-4, 0xxxx xxxxxx, (2) 5-4 (a Brazilian mobile after its
+// area code); long trunk groups need a leading 0 or a bracketed area code.
 func phoneGroups(groups []int, trunk bool) bool {
+	if digitByDigit(groups) {
+		return true
+	}
 	for i, g := range groups {
 		if g < 2 {
 			return false
+		}
+		if trunk && i == 1 && g == 5 && groups[0] <= 3 && len(groups) == 3 && groups[2] == 4 {
+			continue
 		}
 		if g > 4 && !(trunk && (i == 0 || i == len(groups)-1) && g <= 8) {
 			return false
@@ -207,7 +348,7 @@ func phoneGroups(groups []int, trunk bool) bool {
 
 // cardGroups accepts one run of digits or the groupings cards are printed in.
 func cardGroups(groups []int, d int) bool {
-	if len(groups) == 1 {
+	if len(groups) == 1 || digitByDigit(groups) {
 		return true
 	}
 	if d == 15 && len(groups) == 3 && groups[0] == 4 && groups[1] == 6 && groups[2] == 5 {
@@ -219,6 +360,17 @@ func cardGroups(groups []int, d int) bool {
 		}
 	}
 	return true
+}
+
+// digitByDigit reports digits written one by one with separators
+// ("4 1 1 1 . . ."), a way to slip a number past filters.
+func digitByDigit(groups []int) bool {
+	for _, g := range groups {
+		if g > 2 {
+			return false
+		}
+	}
+	return len(groups) >= 7
 }
 
 func cardPrefix(d []byte) bool {
@@ -350,13 +502,25 @@ func upper(c byte) byte {
 	return c
 }
 
-func notSpace(c byte) bool {
-	return c > ' ' && c != '<' && c != '>' && c != '"' && c != '\'' && c != '`'
+// byteSet is a set of bytes, for the window scans.
+type byteSet [256]bool
+
+func newByteSet(in func(c byte) bool) *byteSet {
+	var s byteSet
+	for c := 0; c < 256; c++ {
+		s[c] = in(byte(c))
+	}
+	return &s
 }
 
-func numberish(c byte) bool {
-	return (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/' || c == '+'
-}
+var (
+	notSpaceSet = newByteSet(func(c byte) bool {
+		return c > ' ' && c != '<' && c != '>' && c != '"' && c != '\'' && c != '`'
+	})
+	numberishSet = newByteSet(func(c byte) bool {
+		return (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/' || c == '+' || c == '_'
+	})
+)
 
 func countDigits(s string) int {
 	n := 0
@@ -368,16 +532,33 @@ func countDigits(s string) int {
 	return n
 }
 
-// windows returns the maximal runs of bytes in set that keep passes.
-func windows(text string, in func(byte) bool, keep func(string) bool) [][2]int {
-	var out [][2]int
+// appendWindows appends the maximal runs of bytes in set to out.
+func appendWindows(out [][2]int, text string, in *byteSet) [][2]int {
 	for i := 0; i < len(text); {
-		if !in(text[i]) {
+		if !in[text[i]] {
 			i++
 			continue
 		}
 		j := i
-		for j < len(text) && in(text[j]) {
+		for j < len(text) && in[text[j]] {
+			j++
+		}
+		out = append(out, [2]int{i, j})
+		i = j
+	}
+	return out
+}
+
+// windows returns the maximal runs of bytes in set that keep passes.
+func windows(text string, in *byteSet, keep func(string) bool) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(text); {
+		if !in[text[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && in[text[j]] {
 			j++
 		}
 		if keep(text[i:j]) {

@@ -32,9 +32,21 @@ type Policy struct {
 	PII     PIIOptions   `json:"pii"`
 	Links   LinkOptions  `json:"links"`
 	Flood   FloodOptions `json:"flood"`
+	// Model tunes the in-process model that runs beside the rules.
+	Model ModelOptions `json:"model"`
 	// Classifier is an optional model behind HTTP, used by workers only.
 	Classifier ClassifierOptions `json:"classifier"`
 }
+
+// ModelOptions tunes the in-process model. Its verdict counts when its
+// harmful classes together have at least Threshold probability;
+// Threshold 0 turns it off.
+type ModelOptions struct {
+	Threshold float64 `json:"threshold"`
+}
+
+// DefaultModelThreshold is the model threshold of DefaultPolicy.
+const DefaultModelThreshold = 0.85
 
 // RegexRule is a named RE2 rule and the category its matches count as.
 type RegexRule struct {
@@ -46,9 +58,13 @@ type RegexRule struct {
 // PIIOptions chooses the personal-data detectors; matches count as "pii".
 type PIIOptions struct {
 	Email bool `json:"email"`
-	Phone bool `json:"phone"`
-	Card  bool `json:"card"`
-	IBAN  bool `json:"iban"`
+	Phone bool `json:"phone"` // also digits spelled out as words
+	// Card also finds expiry dates and CVV codes.
+	Card bool `json:"card"`
+	IBAN bool `json:"iban"`
+	// NationalID finds US SSNs, Spanish DNI/NIE, Brazilian CPF, French
+	// NIR, and 9 or 11 digit numbers after a word naming an identity number.
+	NationalID bool `json:"national_id"`
 }
 
 // LinkOptions holds the site's link rules. Domains match themselves and
@@ -56,6 +72,9 @@ type PIIOptions struct {
 // any domain not allowed) count as "link".
 type LinkOptions struct {
 	AllowDomains []string `json:"allow_domains,omitempty"`
+	// OwnDomains are the site's own domains: always allowed, and a link
+	// that imitates one of them (homoglyphs, one edit) counts as phishing.
+	OwnDomains   []string `json:"own_domains,omitempty"`
 	BlockDomains []string `json:"block_domains,omitempty"`
 	BlockUnknown bool     `json:"block_unknown"`
 }
@@ -92,18 +111,19 @@ const (
 // DefaultActions is the action of each built-in category in DefaultPolicy.
 func DefaultActions() map[string]string {
 	return map[string]string{
-		CatProfanity: ActionFlag,
-		CatSexual:    ActionFlag,
-		CatInsult:    ActionFlag,
-		CatAbuse:     ActionBlock,
-		CatHate:      ActionBlock,
-		CatThreat:    ActionBlock,
-		CatPII:       ActionRedact,
-		CatLink:      ActionFlag,
-		CatPhishing:  ActionBlock,
-		CatSpam:      ActionBlock,
-		CatFlood:     ActionBlock,
-		CatCustom:    ActionBlock,
+		CatProfanity:  ActionFlag,
+		CatSexual:     ActionFlag,
+		CatInsult:     ActionFlag,
+		CatAbuse:      ActionBlock,
+		CatHate:       ActionBlock,
+		CatHarassment: ActionBlock,
+		CatThreat:     ActionBlock,
+		CatPII:        ActionRedact,
+		CatLink:       ActionFlag,
+		CatPhishing:   ActionBlock,
+		CatSpam:       ActionBlock,
+		CatFlood:      ActionBlock,
+		CatCustom:     ActionBlock,
 	}
 }
 
@@ -117,8 +137,9 @@ func DefaultPolicy() Policy {
 			{Name: "ethereum-address", Pattern: `0x[a-fA-F0-9]{40}\b`, Category: CatSpam},
 			{Name: "telegram-invite", Pattern: `t\.me/(?:joinchat/|\+)?[A-Za-z0-9_]{5,}`, Category: CatSpam},
 		},
-		PII:   PIIOptions{Email: true, Phone: true, Card: true, IBAN: true},
+		PII:   PIIOptions{Email: true, Phone: true, Card: true, IBAN: true, NationalID: true},
 		Flood: FloodOptions{WindowSeconds: 30, MaxMessages: 12, MaxRepeats: 3},
+		Model: ModelOptions{Threshold: DefaultModelThreshold},
 	}
 }
 
@@ -233,7 +254,8 @@ func (p *Policy) Validate() error {
 			return perr(f, "category %q of %q: use lower-case letters and _", r.Category, r.Name)
 		}
 	}
-	for name, list := range map[string][]string{"links.allow_domains": p.Links.AllowDomains, "links.block_domains": p.Links.BlockDomains} {
+	for name, list := range map[string][]string{"links.allow_domains": p.Links.AllowDomains, "links.block_domains": p.Links.BlockDomains,
+		"links.own_domains": p.Links.OwnDomains} {
 		if len(list) > MaxDomains {
 			return perr(name, "more than %d domains", MaxDomains)
 		}
@@ -255,6 +277,9 @@ func (p *Policy) Validate() error {
 	}
 	if (f.MaxMessages > 0 || f.MaxRepeats > 0) && f.WindowSeconds == 0 {
 		return perr("flood.window_seconds", "must be set when max_messages or max_repeats is")
+	}
+	if t := p.Model.Threshold; t != 0 && (t < 0.5 || t > 1) {
+		return perr("model.threshold", "must be 0 (off) or between 0.5 and 1")
 	}
 	c := p.Classifier
 	if c.URL != "" {

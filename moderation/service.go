@@ -2,7 +2,6 @@ package moderation
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/parleychat/parley/access"
 	"github.com/parleychat/parley/ingest"
-	"github.com/parleychat/parley/sqlstore"
 )
 
 // ConsumerGroup is the Kafka consumer group of the moderation workers.
@@ -21,8 +19,8 @@ const ConsumerGroup = "parley-moderation"
 
 // Config holds what a Service needs; zero values take the defaults.
 type Config struct {
-	// DB is moderation.db (sqlstore.Open).
-	DB *sql.DB
+	// Store keeps moderation's state (OpenSQLite or OpenPostgres).
+	Store Store
 	// Producer publishes the outbox and dead letters; needed by Run.
 	Producer *ingest.Producer
 	// Brokers are the Kafka brokers the workers consume from; needed by Run.
@@ -36,6 +34,9 @@ type Config struct {
 	// Classifier overrides the HTTP classifier a policy names (tests,
 	// in-process models). Used only when the site's policy sets a URL.
 	Classifier Classifier
+	// Domains remembers the link domains each site has seen, for the
+	// workers (in memory per process when nil).
+	Domains DomainSightings
 	// BatchSize and BatchWait tune the worker's consumer.
 	BatchSize int
 	BatchWait time.Duration
@@ -50,26 +51,21 @@ type Config struct {
 // Service is the moderation domain: inline checks, workers, review queue.
 type Service struct {
 	cfg     Config
-	db      *sql.DB
+	store   Store
 	log     *slog.Logger
 	metrics *metrics
-	flood   *memFlood
-	def     *Engine
-	kick    chan struct{}
-
-	mu      sync.Mutex
-	engines map[string]cachedEngine
+	inline  *InlineChecker
+	relay   *ingest.Relay
+	remote  classifiers // HTTP classifiers by URL
+	// link domains each site has seen, as the workers judge them (the
+	// inline checker keeps its own, so both judge a message alike)
+	workerDomains DomainSightings
 }
 
-type cachedEngine struct {
-	engine *Engine
-	at     time.Time
-}
-
-// NewService migrates moderation.db and compiles the default policy.
+// NewService builds the service on a migrated store.
 func NewService(ctx context.Context, cfg Config) (*Service, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("moderation: no database")
+	if cfg.Store == nil {
+		return nil, errors.New("moderation: no store")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -80,26 +76,30 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.RelayInterval <= 0 {
 		cfg.RelayInterval = time.Second
 	}
-	if cfg.PolicyTTL <= 0 {
-		cfg.PolicyTTL = 30 * time.Second
-	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = 20 * time.Millisecond
 	}
-	if err := sqlstore.Migrate(ctx, cfg.DB, "moderation", migrations); err != nil {
-		return nil, fmt.Errorf("moderation: %w", err)
-	}
-	def, err := NewEngine(DefaultPolicy())
+	inline, err := NewInlineChecker(cfg.Store, InlineConfig{PolicyTTL: cfg.PolicyTTL, Logger: cfg.Logger, Registerer: cfg.Registerer})
 	if err != nil {
-		return nil, fmt.Errorf("moderation: default policy: %w", err)
+		return nil, err
 	}
 	s := &Service{
-		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "moderation"),
-		metrics: newMetrics(cfg.Registerer), flood: newMemFlood(), def: def,
-		kick: make(chan struct{}, 1), engines: map[string]cachedEngine{},
+		cfg: cfg, store: cfg.Store, log: cfg.Logger.With("component", "moderation"),
+		metrics: newMetrics(cfg.Registerer), inline: inline, workerDomains: cfg.Domains,
+	}
+	if s.workerDomains == nil {
+		s.workerDomains = newMemDomains()
+	}
+	if cfg.Producer != nil {
+		if s.relay, err = ingest.NewRelay(ingest.RelayConfig{
+			Store: "moderation", Outbox: cfg.Store, Producer: cfg.Producer, Batch: 500,
+			Poll: cfg.RelayInterval, Registerer: cfg.Registerer, Logger: s.log,
+		}); err != nil {
+			return nil, fmt.Errorf("moderation: %w", err)
+		}
 	}
 	if err := s.refreshGauges(ctx); err != nil {
 		return nil, err
@@ -107,97 +107,27 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Ready reports whether moderation.db answers.
-func (s *Service) Ready(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("moderation db: %w", err)
-	}
-	return nil
-}
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 
-// CheckInline judges a message before delivery with the site's policy:
-// lists, regexes, PII, links, spam signs and this process's view of the
-// visitor's message rate. It never fails: when the site's policy cannot be
-// loaded the default policy judges.
+// Inline returns the service's inline checker, for a chat role in the
+// same process.
+func (s *Service) Inline() *InlineChecker { return s.inline }
+
+// CheckInline judges a message before delivery (InlineChecker.CheckInline).
 func (s *Service) CheckInline(ctx context.Context, siteID, visitorID, text string) Verdict {
-	start := time.Now()
-	e := s.engineFor(ctx, siteID)
-	v := e.Check(text)
-	if spans := s.flood.observe(siteID, visitorID, text, start, e.policy.Flood); len(spans) > 0 {
-		v = e.Combine(text, v, spans...)
-	}
-	s.metrics.inlineSeconds.Observe(time.Since(start).Seconds())
-	s.metrics.checks.WithLabelValues("inline", v.Action).Inc()
-	return v
+	return s.inline.CheckInline(ctx, siteID, visitorID, text)
 }
 
 // Banned reports whether a visitor is banned from a site, and until when.
 func (s *Service) Banned(ctx context.Context, siteID, visitorID string) (until time.Time, banned bool) {
-	var u int64
-	err := s.db.QueryRowContext(ctx, `SELECT until_ms FROM mod_bans WHERE site_id = ? AND visitor_id = ?`, siteID, visitorID).Scan(&u)
-	if err != nil {
-		if !errors.Is(err, sql.ErrNoRows) {
-			s.log.Error("ban lookup failed; letting the visitor through", "site", siteID, "visitor", visitorID, "err", err)
-		}
-		return time.Time{}, false
-	}
-	until = fromMS(u)
-	return until, until.After(time.Now())
+	return s.inline.Banned(ctx, siteID, visitorID)
 }
 
-// engineFor returns the site's compiled policy, cached for PolicyTTL.
-// It must not be called inside a transaction on the single-connection
-// database.
+// engineFor returns the site's compiled policy, cached for PolicyTTL. It
+// must not be called inside Store.Update.
 func (s *Service) engineFor(ctx context.Context, siteID string) *Engine {
-	s.mu.Lock()
-	c, ok := s.engines[siteID]
-	s.mu.Unlock()
-	if ok && time.Since(c.at) < s.cfg.PolicyTTL {
-		return c.engine
-	}
-	e, err := s.loadEngine(ctx, siteID)
-	if err != nil {
-		s.log.Error("site policy unusable; judging with the default policy", "site", siteID, "err", err)
-		e = s.def
-	}
-	s.mu.Lock()
-	s.engines[siteID] = cachedEngine{engine: e, at: time.Now()}
-	s.mu.Unlock()
-	return e
-}
-
-func (s *Service) loadEngine(ctx context.Context, siteID string) (*Engine, error) {
-	p, stored, err := s.sitePolicy(ctx, siteID)
-	if err != nil {
-		return nil, err
-	}
-	if !stored {
-		return s.def, nil
-	}
-	return NewEngine(p)
-}
-
-// sitePolicy returns the site's saved policy or the default one.
-func (s *Service) sitePolicy(ctx context.Context, siteID string) (Policy, bool, error) {
-	var doc string
-	err := s.db.QueryRowContext(ctx, `SELECT doc FROM mod_policies WHERE site_id = ?`, siteID).Scan(&doc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return DefaultPolicy(), false, nil
-	}
-	if err != nil {
-		return Policy{}, false, fmt.Errorf("load policy of %s: %w", siteID, err)
-	}
-	p, err := ParsePolicy([]byte(doc))
-	if err != nil {
-		return Policy{}, false, fmt.Errorf("stored policy of %s: %w", siteID, err)
-	}
-	return p, true, nil
-}
-
-func (s *Service) forgetEngine(siteID string) {
-	s.mu.Lock()
-	delete(s.engines, siteID)
-	s.mu.Unlock()
+	return s.inline.engineFor(ctx, siteID)
 }
 
 // classifierFor returns the classifier a policy asks for, if any.
@@ -208,14 +138,13 @@ func (s *Service) classifierFor(p Policy) Classifier {
 	if s.cfg.Classifier != nil {
 		return s.cfg.Classifier
 	}
-	return &HTTPClassifier{URL: p.Classifier.URL}
+	return s.remote.get(p.Classifier)
 }
 
 // wake tells the relay that the outbox has new rows.
 func (s *Service) wake() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	if s.relay != nil {
+		s.relay.Wake()
 	}
 }
 
@@ -240,7 +169,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context) error{
 		func(ctx context.Context) error { return consumer.Run(ctx, s.handle) },
-		s.relay,
+		func(ctx context.Context) error { s.relay.Run(ctx, 5*time.Second); return nil },
 		s.housekeeping,
 	} {
 		wg.Add(1)
@@ -277,39 +206,25 @@ func (s *Service) housekeeping(ctx context.Context) error {
 }
 
 func (s *Service) refreshGauges(ctx context.Context) error {
-	var open, pending int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM mod_items WHERE status = 'open'`).Scan(&open); err != nil {
-		return fmt.Errorf("count backlog: %w", err)
-	}
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM mod_outbox WHERE sent_at IS NULL`).Scan(&pending); err != nil {
-		return fmt.Errorf("count outbox: %w", err)
+	open, err := s.store.OpenItems(ctx)
+	if err != nil {
+		return fmt.Errorf("moderation backlog: %w", err)
 	}
 	s.metrics.backlog.Set(float64(open))
-	s.metrics.outboxPending.Set(float64(pending))
 	return nil
 }
 
-// Retention of worker state.
+// Retention of worker state; sent outbox rows are the relay's to purge.
 const (
 	floodRetention     = time.Hour
 	processedRetention = 30 * 24 * time.Hour
 	contextRetention   = 30 * 24 * time.Hour
-	sentRetention      = 24 * time.Hour
 )
 
 func (s *Service) prune(ctx context.Context, now time.Time) error {
-	for _, q := range []struct {
-		sql    string
-		before time.Duration
-	}{
-		{`DELETE FROM mod_flood WHERE at < ?`, floodRetention},
-		{`DELETE FROM mod_processed WHERE at < ?`, processedRetention},
-		{`DELETE FROM mod_context WHERE at < ?`, contextRetention},
-		{`DELETE FROM mod_outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, sentRetention},
-	} {
-		if _, err := s.db.ExecContext(ctx, q.sql, ms(now.Add(-q.before))); err != nil {
-			return fmt.Errorf("prune: %w", err)
-		}
-	}
-	return nil
+	return s.store.Prune(ctx, PruneCutoffs{
+		Flood:     now.Add(-floodRetention),
+		Processed: now.Add(-processedRetention),
+		Context:   now.Add(-contextRetention),
+	})
 }

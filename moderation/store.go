@@ -2,118 +2,116 @@ package moderation
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/parleychat/parley/ingest"
-	"github.com/parleychat/parley/sqlstore"
 )
 
-// migrations of moderation.db. Times are Unix milliseconds.
-var migrations = []sqlstore.Migration{{Version: 1, SQL: `
-CREATE TABLE mod_policies (
-	site_id TEXT PRIMARY KEY,
-	doc TEXT NOT NULL,
-	updated_at INTEGER NOT NULL,
-	updated_by TEXT NOT NULL
-);
-CREATE TABLE mod_items (
-	id TEXT PRIMARY KEY,
-	message_event_id TEXT NOT NULL UNIQUE,
-	site_id TEXT NOT NULL,
-	conversation_id TEXT NOT NULL,
-	message_id TEXT NOT NULL,
-	message_seq INTEGER NOT NULL,
-	visitor_id TEXT NOT NULL,
-	actor_role TEXT NOT NULL,
-	text TEXT NOT NULL,
-	action TEXT NOT NULL,
-	categories TEXT NOT NULL,
-	spans TEXT NOT NULL,
-	severity INTEGER NOT NULL,
-	status TEXT NOT NULL DEFAULT 'open',
-	claimed_by TEXT NOT NULL DEFAULT '',
-	claim_until INTEGER NOT NULL DEFAULT 0,
-	decided_by TEXT NOT NULL DEFAULT '',
-	decided_at INTEGER NOT NULL DEFAULT 0,
-	decision_reason TEXT NOT NULL DEFAULT '',
-	message_at INTEGER NOT NULL,
-	created_at INTEGER NOT NULL
-);
-CREATE INDEX mod_items_queue ON mod_items(status, severity DESC, created_at);
-CREATE INDEX mod_items_site ON mod_items(site_id, status);
-CREATE TABLE mod_item_categories (
-	item_id TEXT NOT NULL REFERENCES mod_items(id) ON DELETE CASCADE,
-	category TEXT NOT NULL,
-	PRIMARY KEY (item_id, category)
-);
-CREATE INDEX mod_item_categories_category ON mod_item_categories(category, item_id);
-CREATE TABLE mod_audit (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	at INTEGER NOT NULL,
-	actor_id TEXT NOT NULL,
-	actor_email TEXT NOT NULL,
-	action TEXT NOT NULL,
-	site_id TEXT NOT NULL,
-	item_id TEXT NOT NULL DEFAULT '',
-	visitor_id TEXT NOT NULL DEFAULT '',
-	reason TEXT NOT NULL DEFAULT '',
-	detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX mod_audit_item ON mod_audit(item_id);
-CREATE INDEX mod_audit_site ON mod_audit(site_id, id);
-CREATE TABLE mod_bans (
-	site_id TEXT NOT NULL,
-	visitor_id TEXT NOT NULL,
-	until_ms INTEGER NOT NULL,
-	reason TEXT NOT NULL,
-	banned_by TEXT NOT NULL,
-	item_id TEXT NOT NULL DEFAULT '',
-	created_at INTEGER NOT NULL,
-	PRIMARY KEY (site_id, visitor_id)
-);
-CREATE TABLE mod_outbox (
-	seq INTEGER PRIMARY KEY AUTOINCREMENT,
-	event_id TEXT NOT NULL UNIQUE,
-	topic TEXT NOT NULL,
-	msg_key TEXT NOT NULL,
-	event_type TEXT NOT NULL,
-	value BLOB NOT NULL,
-	created_at INTEGER NOT NULL,
-	sent_at INTEGER
-);
-CREATE INDEX mod_outbox_pending ON mod_outbox(sent_at, seq);
-CREATE TABLE mod_processed (
-	event_id TEXT PRIMARY KEY,
-	at INTEGER NOT NULL
-);
-CREATE TABLE mod_context (
-	site_id TEXT NOT NULL,
-	conversation_id TEXT NOT NULL,
-	seq INTEGER NOT NULL,
-	event_id TEXT NOT NULL UNIQUE,
-	message_id TEXT NOT NULL,
-	role TEXT NOT NULL,
-	actor_id TEXT NOT NULL,
-	text TEXT NOT NULL,
-	at INTEGER NOT NULL
-);
-CREATE INDEX mod_context_conv ON mod_context(site_id, conversation_id, seq);
-CREATE TABLE mod_flood (
-	site_id TEXT NOT NULL,
-	visitor_id TEXT NOT NULL,
-	at INTEGER NOT NULL,
-	fingerprint TEXT NOT NULL,
-	event_id TEXT NOT NULL UNIQUE
-);
-CREATE INDEX mod_flood_visitor ON mod_flood(site_id, visitor_id, at);
-`}}
+// RuleStore is what the inline check reads: each site's policy and the
+// bans. A chat node that runs no moderation workers needs only this
+// (InlineChecker).
+type RuleStore interface {
+	// Policy returns a site's saved policy document, or ErrNotFound.
+	Policy(ctx context.Context, siteID string) (StoredPolicy, error)
+	// Ban returns a visitor's ban on a site (lifted bans are gone;
+	// expired ones stay until lifted), or ErrNotFound.
+	Ban(ctx context.Context, siteID, visitorID string) (Ban, error)
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+// Store keeps moderation's state: policies, the review queue with its
+// context and audit log, bans, the workers' flood and processed-event
+// records, and the outbox of events to publish. Reads are methods of
+// Store; every change runs in Update, one transaction, through Tx.
+// sqliteStore and postgresStore implement it, and the conformance suite
+// in store_test.go runs on both.
+type Store interface {
+	RuleStore
+	// Outbox is the outbox table as ingest's relay claims it.
+	ingest.Outbox
+
+	// Update runs f in one transaction and commits when f returns nil.
+	// f must not call the Store's other methods: on SQLite the
+	// transaction holds the only connection.
+	Update(ctx context.Context, f func(Tx) error) error
+
+	// Item returns one review-queue item, or ErrNotFound.
+	Item(ctx context.Context, id string) (Item, error)
+	// Items returns a page of the queue, most severe first then oldest,
+	// with counts per category of the items of the filter's status and
+	// site.
+	Items(ctx context.Context, f ItemFilter) (ItemPage, error)
+	// OpenItems counts the items waiting for a decision.
+	OpenItems(ctx context.Context) (int, error)
+	// Context returns up to before+1 messages of a conversation up to and
+	// including seq and up to after messages following it, in order.
+	Context(ctx context.Context, siteID, conversationID string, seq int64, before, after int) ([]ContextMessage, error)
+	// Audit returns audit entries, newest first.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// Bans lists bans, newest first.
+	Bans(ctx context.Context, f BanFilter) ([]Ban, error)
+	// Prune deletes the workers' records older than the cutoffs.
+	Prune(ctx context.Context, c PruneCutoffs) error
+
+	// Labels returns moderators' decisions as labels, oldest first.
+	Labels(ctx context.Context, f LabelFilter) ([]DecisionLabel, error)
+	// LabelCounts counts approved and removed labels per site: all of
+	// them (kind "all"), per category and per source that decided.
+	LabelCounts(ctx context.Context, f LabelCountFilter) ([]LabelCount, error)
+}
+
+// Tx is one transaction of a Store. Reads through it see its own writes;
+// LockItem keeps other transactions off the item until the end, so two
+// moderators deciding one item, or two workers judging one message, are
+// serialised on both stores.
+type Tx interface {
+	// LockItem returns an item and locks it until the transaction ends,
+	// or ErrNotFound.
+	LockItem(ctx context.Context, id string) (Item, error)
+	// AddItem queues an item; false when its id or message event id is
+	// already queued (nothing is changed then).
+	AddItem(ctx context.Context, it Item) (bool, error)
+	// ClaimItem records a moderator's claim (an empty userID releases it).
+	ClaimItem(ctx context.Context, id, userID string, until time.Time) error
+	// DecideItem records the decision and drops the claim.
+	DecideItem(ctx context.Context, id string, d ItemDecision) error
+
+	// PutBan stores a ban, replacing the visitor's ban on the site.
+	PutBan(ctx context.Context, b Ban) error
+	// DeleteBan removes a visitor's ban and returns it, or ErrNotFound.
+	DeleteBan(ctx context.Context, siteID, visitorID string) (Ban, error)
+	// LockPolicy returns a site's saved policy document, or ErrNotFound,
+	// and keeps other transactions from changing the site's policy until
+	// this one ends, so a read-modify-write of the policy loses nothing.
+	LockPolicy(ctx context.Context, siteID string) (StoredPolicy, error)
+	// PutPolicy stores a site's policy document, replacing the old one.
+	PutPolicy(ctx context.Context, siteID string, p StoredPolicy) error
+	// AddLabel records a moderator's decision on an item as a label,
+	// replacing the item's earlier label.
+	AddLabel(ctx context.Context, l DecisionLabel) error
+	// AddAudit appends an audit entry (its ID is assigned).
+	AddAudit(ctx context.Context, a AuditEntry) error
+	// AddEvent writes an event to the outbox; an event id already there
+	// is ignored, which makes reprocessing harmless.
+	AddEvent(ctx context.Context, e ingest.Event, at time.Time) error
+
+	// MarkProcessed records that chat events are handled and returns the
+	// ids not recorded before, by this or a concurrent transaction (which
+	// this one then waits for), so each event is handled once.
+	MarkProcessed(ctx context.Context, eventIDs []string, at time.Time) (fresh map[string]bool, err error)
+	// AddContext stores a chat message as review context (once per event).
+	AddContext(ctx context.Context, m ContextEntry) error
+	// ObserveFlood counts the visitor's other messages after since and up
+	// to m.At, and how many of them share m's non-empty fingerprint, then
+	// records m (once per event).
+	ObserveFlood(ctx context.Context, m FloodMark, since time.Time) (recent, same int, err error)
+}
 
 // Item statuses.
 const (
@@ -138,15 +136,26 @@ type Item struct {
 	Action         string        `json:"action"`
 	Categories     []string      `json:"categories"`
 	Spans          []ingest.Span `json:"spans"`
-	Severity       int           `json:"severity"`
-	Status         string        `json:"status"`
-	ClaimedBy      string        `json:"claimed_by,omitempty"`
-	ClaimUntil     *time.Time    `json:"claim_until,omitempty"`
-	DecidedBy      string        `json:"decided_by,omitempty"`
-	DecidedAt      *time.Time    `json:"decided_at,omitempty"`
-	DecisionReason string        `json:"decision_reason,omitempty"`
-	MessageAt      time.Time     `json:"message_at"`
-	CreatedAt      time.Time     `json:"created_at"`
+	// Sources lists, per category, the detectors that found it and
+	// whether it set the action (items queued before it was kept: none).
+	Sources        []ingest.VerdictSource `json:"sources,omitempty"`
+	Severity       int                    `json:"severity"`
+	Status         string                 `json:"status"`
+	ClaimedBy      string                 `json:"claimed_by,omitempty"`
+	ClaimUntil     *time.Time             `json:"claim_until,omitempty"`
+	DecidedBy      string                 `json:"decided_by,omitempty"`
+	DecidedAt      *time.Time             `json:"decided_at,omitempty"`
+	DecisionReason string                 `json:"decision_reason,omitempty"`
+	MessageAt      time.Time              `json:"message_at"`
+	CreatedAt      time.Time              `json:"created_at"`
+}
+
+// ItemDecision is what a decision changes on an item.
+type ItemDecision struct {
+	Status string
+	By     string
+	Reason string
+	At     time.Time
 }
 
 // ContextMessage is a message of the conversation around an item.
@@ -157,6 +166,23 @@ type ContextMessage struct {
 	ActorID   string    `json:"actor_id"`
 	Text      string    `json:"text"`
 	At        time.Time `json:"at"`
+}
+
+// ContextEntry is a chat message stored as review context.
+type ContextEntry struct {
+	SiteID         string
+	ConversationID string
+	EventID        string
+	ContextMessage
+}
+
+// FloodMark is one visitor message in the workers' flood history.
+type FloodMark struct {
+	SiteID      string
+	VisitorID   string
+	EventID     string
+	Fingerprint string // "" when the message has none
+	At          time.Time
 }
 
 // AuditEntry is one row of the audit log.
@@ -184,6 +210,110 @@ type Ban struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// StoredPolicy is a site's policy document as saved.
+type StoredPolicy struct {
+	Doc       []byte
+	UpdatedAt time.Time
+	UpdatedBy string
+}
+
+// ItemFilter selects queue items.
+type ItemFilter struct {
+	Status   string
+	Category string
+	SiteID   string
+	// Sites limits the items to these sites (nil: every site; empty: none).
+	Sites  []string
+	Limit  int
+	Offset int
+}
+
+// ItemPage is a page of the queue with counts per category of the items
+// matching the status and site filters.
+type ItemPage struct {
+	Items  []Item         `json:"items"`
+	Total  int            `json:"total"`
+	Counts map[string]int `json:"counts"`
+}
+
+// AuditFilter selects audit rows, newest first.
+type AuditFilter struct {
+	SiteID string
+	// Sites limits the entries to these sites (nil: every site; empty: none).
+	Sites  []string
+	ItemID string
+	Before int64 // rows with id < Before; 0 for the newest
+	Limit  int
+}
+
+// BanFilter selects bans.
+type BanFilter struct {
+	SiteID string    // "" for every site
+	After  time.Time // only bans lasting beyond it; zero for all
+	Limit  int
+}
+
+// DecisionLabel is a moderator's decision on a review item, kept as training
+// data and for the precision report: the item's text and what the
+// decision says it is.
+type DecisionLabel struct {
+	ItemID string `json:"item_id"`
+	SiteID string `json:"site_id"`
+	Text   string `json:"text"`
+	// Label is "clean" for an approved item; for a removed one, the
+	// model class among its categories (threat, hate, harassment, abuse,
+	// phishing, spam, insult, profanity), else its first category.
+	Label      string    `json:"label"`
+	Decision   string    `json:"decision"` // approve, remove or ban
+	Action     string    `json:"action"`   // what the engine did: flag or block
+	Categories []string  `json:"categories"`
+	Sources    []string  `json:"sources"` // the detectors that set the action ("rules", "model:parley-lr@2", ...)
+	DecidedBy  string    `json:"decided_by"`
+	DecidedAt  time.Time `json:"decided_at"`
+}
+
+// LabelFilter selects labels, oldest first: those decided in [Since,
+// Until) (zero: no bound) after the cursor (AfterAt, AfterID).
+type LabelFilter struct {
+	SiteID string
+	// Sites limits the labels to these sites (nil: every site; empty: none).
+	Sites        []string
+	Since, Until time.Time
+	AfterAt      time.Time
+	AfterID      string
+	Limit        int
+}
+
+// LabelCountFilter selects the labels LabelCounts counts.
+type LabelCountFilter struct {
+	SiteID string // "" for every site
+	// Sites limits the counts to these sites (nil: every site; empty: none).
+	Sites []string
+	Since time.Time // decided at or after
+}
+
+// LabelCount is how many labels of a site, category or source were
+// approved and how many removed (a ban removes too).
+type LabelCount struct {
+	SiteID   string `json:"site_id"`
+	Kind     string `json:"kind"` // all, category or source
+	Key      string `json:"key"`  // the category or source; "" for all
+	Approved int    `json:"approved"`
+	Removed  int    `json:"removed"`
+}
+
+// Kinds of LabelCount.
+const (
+	CountAll      = "all"
+	CountCategory = "category"
+	CountSource   = "source"
+)
+
+// PruneCutoffs are the times before which the workers' records go.
+type PruneCutoffs struct {
+	Flood, Processed, Context time.Time
+}
+
 // Errors the API maps to status codes.
 var (
 	ErrNotFound = errors.New("not found")
@@ -196,243 +326,25 @@ func derivedID(eventID, purpose string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("parley:moderation:"+eventID+":"+purpose)).String()
 }
 
-func ms(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
-
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-const itemColumns = `id, message_event_id, site_id, conversation_id, message_id, message_seq, visitor_id, actor_role,
-	text, action, categories, spans, severity, status, claimed_by, claim_until, decided_by, decided_at,
-	decision_reason, message_at, created_at`
-
-func scanItem(row interface{ Scan(...any) error }) (Item, error) {
-	var it Item
-	var cats, spans string
-	var claimUntil, decidedAt, messageAt, createdAt int64
-	err := row.Scan(&it.ID, &it.MessageEventID, &it.SiteID, &it.ConversationID, &it.MessageID, &it.MessageSeq,
-		&it.VisitorID, &it.ActorRole, &it.Text, &it.Action, &cats, &spans, &it.Severity, &it.Status,
-		&it.ClaimedBy, &claimUntil, &it.DecidedBy, &decidedAt, &it.DecisionReason, &messageAt, &createdAt)
-	if err != nil {
-		return Item{}, err
-	}
-	if err := json.Unmarshal([]byte(cats), &it.Categories); err != nil {
-		return Item{}, fmt.Errorf("item %s categories: %w", it.ID, err)
-	}
-	if err := json.Unmarshal([]byte(spans), &it.Spans); err != nil {
-		return Item{}, fmt.Errorf("item %s spans: %w", it.ID, err)
-	}
-	if it.ClaimedBy != "" {
-		t := fromMS(claimUntil)
-		it.ClaimUntil = &t
-	}
-	if decidedAt > 0 {
-		t := fromMS(decidedAt)
-		it.DecidedAt = &t
-	}
-	it.MessageAt, it.CreatedAt = fromMS(messageAt), fromMS(createdAt)
-	return it, nil
-}
-
-func getItem(ctx context.Context, q querier, id string) (Item, error) {
-	it, err := scanItem(q.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM mod_items WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, fmt.Errorf("item %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Item{}, fmt.Errorf("load item %s: %w", id, err)
-	}
-	return it, nil
-}
-
-func insertItem(ctx context.Context, tx *sql.Tx, it Item) (bool, error) {
-	cats, _ := json.Marshal(it.Categories)
-	spans, _ := json.Marshal(it.Spans)
-	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_items (id, message_event_id, site_id, conversation_id,
-		message_id, message_seq, visitor_id, actor_role, text, action, categories, spans, severity, status,
-		message_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
-		it.ID, it.MessageEventID, it.SiteID, it.ConversationID, it.MessageID, it.MessageSeq, it.VisitorID,
-		it.ActorRole, it.Text, it.Action, string(cats), string(spans), it.Severity, ms(it.MessageAt), ms(it.CreatedAt))
-	if err != nil {
-		return false, fmt.Errorf("insert item %s: %w", it.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
-	}
-	for _, c := range it.Categories {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_item_categories (item_id, category) VALUES (?, ?)`, it.ID, c); err != nil {
-			return false, fmt.Errorf("insert item %s category: %w", it.ID, err)
-		}
-	}
-	return true, nil
-}
-
-// ItemFilter selects queue items.
-type ItemFilter struct {
-	Status   string
-	Category string
-	SiteID   string
-	Limit    int
-	Offset   int
-}
-
-// ItemPage is a page of the queue with counts per category of the items
-// matching the status and site filters.
-type ItemPage struct {
-	Items  []Item         `json:"items"`
-	Total  int            `json:"total"`
-	Counts map[string]int `json:"counts"`
-}
-
-func listItems(ctx context.Context, db *sql.DB, f ItemFilter) (ItemPage, error) {
-	where := []string{"i.status = ?"}
-	args := []any{f.Status}
-	if f.SiteID != "" {
-		where = append(where, "i.site_id = ?")
-		args = append(args, f.SiteID)
-	}
-	base := strings.Join(where, " AND ")
-	page := ItemPage{Items: []Item{}, Counts: map[string]int{}}
-	rows, err := db.QueryContext(ctx, `SELECT c.category, COUNT(*) FROM mod_item_categories c
-		JOIN mod_items i ON i.id = c.item_id WHERE `+base+` GROUP BY c.category`, args...)
-	if err != nil {
-		return page, fmt.Errorf("count items: %w", err)
-	}
+// scanLabelCounts reads the rows of a LabelCounts query (site, kind, key,
+// approved, removed) from either store's driver.
+func scanLabelCounts(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) ([]LabelCount, error) {
+	out := []LabelCount{}
 	for rows.Next() {
-		var c string
-		var n int
-		if err := rows.Scan(&c, &n); err != nil {
-			rows.Close()
-			return page, fmt.Errorf("count items: %w", err)
+		var c LabelCount
+		if err := rows.Scan(&c.SiteID, &c.Kind, &c.Key, &c.Approved, &c.Removed); err != nil {
+			return nil, fmt.Errorf("count labels: %w", err)
 		}
-		page.Counts[c] = n
+		out = append(out, c)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("count items: %w", err)
+		return nil, fmt.Errorf("count labels: %w", err)
 	}
-	if f.Category != "" {
-		base += " AND EXISTS (SELECT 1 FROM mod_item_categories c WHERE c.item_id = i.id AND c.category = ?)"
-		args = append(args, f.Category)
-	}
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM mod_items i WHERE `+base, args...).Scan(&page.Total); err != nil {
-		return page, fmt.Errorf("count items: %w", err)
-	}
-	rows, err = db.QueryContext(ctx, `SELECT `+prefixed(itemColumns, "i.")+` FROM mod_items i WHERE `+base+`
-		ORDER BY i.severity DESC, i.created_at ASC, i.id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
-	if err != nil {
-		return page, fmt.Errorf("list items: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return page, fmt.Errorf("list items: %w", err)
-		}
-		page.Items = append(page.Items, it)
-	}
-	return page, rows.Err()
-}
-
-func prefixed(cols, p string) string {
-	parts := strings.Split(cols, ",")
-	for i, c := range parts {
-		parts[i] = p + strings.TrimSpace(c)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// contextAround returns up to before messages before seq and after after it.
-func contextAround(ctx context.Context, db *sql.DB, site, conv string, seq int64, before, after int) ([]ContextMessage, error) {
-	out := []ContextMessage{}
-	rows, err := db.QueryContext(ctx, `SELECT seq, message_id, role, actor_id, text, at FROM (
-		SELECT * FROM mod_context WHERE site_id = ? AND conversation_id = ? AND seq <= ? ORDER BY seq DESC LIMIT ?)
-		UNION ALL SELECT seq, message_id, role, actor_id, text, at FROM (
-		SELECT * FROM mod_context WHERE site_id = ? AND conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?)
-		ORDER BY seq`, site, conv, seq, before+1, site, conv, seq, after)
-	if err != nil {
-		return nil, fmt.Errorf("load context of %s: %w", conv, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var m ContextMessage
-		var at int64
-		if err := rows.Scan(&m.Seq, &m.MessageID, &m.Role, &m.ActorID, &m.Text, &at); err != nil {
-			return nil, fmt.Errorf("load context of %s: %w", conv, err)
-		}
-		m.At = fromMS(at)
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
-
-func insertAudit(ctx context.Context, tx *sql.Tx, a AuditEntry) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO mod_audit (at, actor_id, actor_email, action, site_id, item_id, visitor_id, reason, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ms(a.At), a.ActorID, a.ActorEmail, a.Action, a.SiteID, a.ItemID, a.VisitorID, a.Reason, a.Detail)
-	if err != nil {
-		return fmt.Errorf("write audit %s: %w", a.Action, err)
-	}
-	return nil
-}
-
-// AuditFilter selects audit rows, newest first.
-type AuditFilter struct {
-	SiteID string
-	ItemID string
-	Before int64 // rows with id < Before; 0 for the newest
-	Limit  int
-}
-
-func listAudit(ctx context.Context, q querier, f AuditFilter) ([]AuditEntry, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	if f.SiteID != "" {
-		where = append(where, "site_id = ?")
-		args = append(args, f.SiteID)
-	}
-	if f.ItemID != "" {
-		where = append(where, "item_id = ?")
-		args = append(args, f.ItemID)
-	}
-	if f.Before > 0 {
-		where = append(where, "id < ?")
-		args = append(args, f.Before)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT id, at, actor_id, actor_email, action, site_id, item_id, visitor_id, reason, detail
-		FROM mod_audit WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	defer rows.Close()
-	out := []AuditEntry{}
-	for rows.Next() {
-		var a AuditEntry
-		var at int64
-		if err := rows.Scan(&a.ID, &at, &a.ActorID, &a.ActorEmail, &a.Action, &a.SiteID, &a.ItemID, &a.VisitorID, &a.Reason, &a.Detail); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		a.At = fromMS(at)
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-// insertOutbox stores an event for the relay; an event id already stored
-// is ignored, which makes reprocessing harmless.
-func insertOutbox(ctx context.Context, tx *sql.Tx, e ingest.Event, now time.Time) error {
-	b, err := e.Encode()
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_outbox (event_id, topic, msg_key, event_type, value, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, e.ID, ingest.TopicFor(e.Type), e.ConversationID, string(e.Type), b, ms(now)); err != nil {
-		return fmt.Errorf("outbox %s %s: %w", e.Type, e.ID, err)
-	}
-	return nil
+	return out, nil
 }
 
 func jsonMarshal(v any) ([]byte, error) {

@@ -43,7 +43,8 @@ const (
 type token struct {
 	first, last int32 // sym indices, inclusive
 	word        bool
-	brkBefore   bool // a sentence break separates it from the previous token
+	brkBefore   bool   // a sentence break separates it from the previous token
+	hash        uint64 // FNV-1a of the word as its first candidates spell it ('*' for a mask), for words
 }
 
 // scratch holds the buffers one Check reuses.
@@ -51,11 +52,22 @@ type scratch struct {
 	units   []unit
 	roles   []role
 	syms    []sym
+	keys    []int32 // start key of each symbol (startKey)
 	tokens  []token
 	matches []match
 	text    []rune
 	runs    [][2]int // non-space runs of the original text
 	found   [][2]int // one regex's matches
+	hits    []intentHit
+	extra   classSet // pseudo-classes of the text (links, emoji, amounts)
+	sent    []int32  // sentence number of each token
+	feats   []uint32
+	probs   []float64
+	seps    []sepInfo
+	inSplit []int32
+	words   [][2]int // runs of non-space bytes of the original text
+	hosts   []string // registered domains of links nothing was said about
+	promo   bool     // the text reads as promotion
 }
 
 // assignRoles decides, word by word, which characters belong to words
@@ -97,6 +109,20 @@ func isWordClass(c unitClass) bool {
 
 // wordRoles assigns roles within one run of word characters.
 func wordRoles(w []unit, roles []role) []role {
+	allLetters := true
+	for k := range w {
+		if w[k].cls != uLetter {
+			allLetters = false
+			break
+		}
+	}
+	if allLetters {
+		// most words: letters only, every one a word letter
+		for range w {
+			roles = append(roles, roleWord)
+		}
+		return roles
+	}
 	lastLetter, letters := -1, 0
 	for k, u := range w {
 		if u.cls == uLetter {
@@ -107,7 +133,13 @@ func wordRoles(w []unit, roles []role) []role {
 	// one digit ending a word of at least three letters stands for a
 	// letter ("put4", "merd3"); a longer digit block or a shorter word
 	// keeps its digits ("a55", "mp3", "win10").
-	tailLeet := len(w) >= 4 && lastLetter == len(w)-2 && letters >= 3 && w[len(w)-1].cls == uDigit
+	innerLeet := false // a digit between letters ("f0t0", "r0pa")
+	for k := 1; k < lastLetter; k++ {
+		if w[k].cls == uDigit && w[k-1].cls == uLetter {
+			innerLeet = true
+		}
+	}
+	tailLeet := len(w) >= 4 && lastLetter == len(w)-2 && (letters >= 3 || innerLeet) && w[len(w)-1].cls == uDigit
 	// anchor: a letter, or a digit followed later by a letter (so "sh1t"
 	// and "5hit" are words but the model number in "a55" keeps its digits).
 	anchor := func(k int) bool {
@@ -168,7 +200,7 @@ func buildStream(sc *scratch) {
 	sc.tokens = sc.tokens[:0]
 
 	// tokens over units first (first/last hold unit indices for now)
-	var seps []sepInfo // seps[t] is the separator before token t
+	seps := sc.seps[:0] // seps[t] is the separator before token t
 	cur := sepInfo{}
 	for i := 0; i < len(units); {
 		r := roles[i]
@@ -187,7 +219,9 @@ func buildStream(sc *scratch) {
 		for j < len(units) && roles[j] == r {
 			j++
 		}
-		sc.tokens = append(sc.tokens, token{first: int32(i), last: int32(j - 1), word: r == roleWord})
+		sc.tokens = append(sc.tokens, token{})
+		tk := &sc.tokens[len(sc.tokens)-1]
+		tk.first, tk.last, tk.word = int32(i), int32(j-1), r == roleWord
 		seps = append(seps, cur)
 		cur = sepInfo{}
 		i = j
@@ -195,11 +229,17 @@ func buildStream(sc *scratch) {
 
 	// split letters: at least three one-letter words separated by short
 	// separators on one line, with at least two plain letters among them.
-	inSplit := make([]int32, len(sc.tokens)) // split-letter run id, 0 for none
+	sc.seps = seps
+	inSplit := sc.inSplit[:0] // split-letter run id, 0 for none
+	for range sc.tokens {
+		inSplit = append(inSplit, 0)
+	}
+	sc.inSplit = inSplit
 	runID := int32(0)
 	single := func(t int) bool {
 		tk := sc.tokens[t]
-		return tk.word && tk.first == tk.last && units[tk.first].cls != uMask
+		// one original character, even one that folds to two ("ß")
+		return tk.word && units[tk.first].start == units[tk.last].start && units[tk.first].cls != uMask
 	}
 	for t := 0; t < len(sc.tokens); {
 		if !single(t) {
@@ -225,22 +265,39 @@ func buildStream(sc *scratch) {
 		t = e
 	}
 
-	// emit symbols
-	sc.syms = sc.syms[:0]
+	// emit symbols: at most one per unit plus one gap per token, written
+	// in place (a 32-byte struct appended one by one was a fifth of the
+	// stream's cost)
+	need := len(units) + len(sc.tokens)
+	if cap(sc.syms) < need {
+		sc.syms = make([]sym, need)
+	}
+	syms := sc.syms[:need]
+	n := 0
 	prevEnd := int32(0)
 	for t := range sc.tokens {
 		tk := &sc.tokens[t]
 		first, last := tk.first, tk.last
 		tk.brkBefore = seps[t].brk || seps[t].newline
-		if t > 0 && (inSplit[t] == 0 || inSplit[t] != inSplit[t-1]) {
-			k := sKindFor(seps[t])
-			sc.syms = append(sc.syms, sym{kind: k, tok: -1, start: prevEnd, end: units[first].start})
+		split := inSplit[t] != 0
+		if t > 0 && (!split || inSplit[t] != inSplit[t-1]) {
+			// two tokens from one original character ("㎯" folds to
+			// "rad/s2") have an empty gap between them
+			syms[n] = sym{kind: sKindFor(seps[t]), tok: -1, start: min(prevEnd, units[first].start), end: units[first].start}
+			n++
 		}
 		prevEnd = units[last].end
-		tk.first = int32(len(sc.syms))
+		tk.first = int32(n)
+		h := uint64(fnvOffset)
 		for i := first; i <= last; i++ {
-			u := units[i]
-			s := sym{tok: int32(t), start: u.start, end: u.end}
+			u := &units[i]
+			s := &syms[n]
+			// fields one by one: a composite literal was built on the
+			// stack and copied, a tenth of the whole check
+			s.c = [3]rune{}
+			s.real, s.vowel, s.run = false, false, 0
+			s.bBefore, s.bAfter = i == first || split, i == last || split
+			s.tok, s.start, s.end = int32(t), u.start, u.end
 			switch {
 			case !tk.word:
 				s.kind, s.c[0] = sLit, u.r
@@ -248,8 +305,8 @@ func buildStream(sc *scratch) {
 				s.kind = sMask
 			case u.cls == uLetter:
 				s.kind, s.c[0], s.real = sChar, u.r, true
-				if u.r == 'v' {
-					s.c[1] = 'u' // "fvck"
+				if u.r == 'v' && last-first >= 2 {
+					s.c[1] = 'u' // "fvck"; not in a word of two letters ("tv" is no "tu")
 				}
 			default:
 				if l, ok := leet[u.r]; ok {
@@ -259,20 +316,39 @@ func buildStream(sc *scratch) {
 					s.kind, s.c[0] = sLit, u.r
 				}
 			}
-			s.bBefore = i == first || inSplit[t] != 0
-			s.bAfter = i == last || inSplit[t] != 0
-			sc.syms = append(sc.syms, s)
+			if s.kind == sMask {
+				h = (h ^ '*') * fnvPrime
+			} else {
+				h = (h ^ uint64(s.c[0])) * fnvPrime
+			}
+			n++
 		}
-		tk.last = int32(len(sc.syms) - 1)
+		tk.last = int32(n - 1)
+		tk.hash = h
 	}
-	// runs of one repeated plain letter ("fuuuuck")
-	syms := sc.syms
+	syms = syms[:n]
+	sc.syms = syms
+	// runs of one repeated plain letter ("fuuuuck"), and in the same
+	// backward pass the start keys of the tries (startKeys)
+	if cap(sc.keys) < len(syms) {
+		sc.keys = make([]int32, len(syms))
+	}
+	keys := sc.keys[:len(syms)]
+	sc.keys = keys
+	next1, next2 := int32(-1), int32(-1) // plain-letter marks of i+1 and i+2
 	for i := len(syms) - 1; i >= 0; i-- {
-		syms[i].run = 1
-		if syms[i].kind == sChar && syms[i].c[1] == 0 && i+1 < len(syms) &&
-			syms[i+1].kind == sChar && syms[i+1].c[1] == 0 && syms[i+1].c[0] == syms[i].c[0] && syms[i+1].run < 255 {
-			syms[i].run = syms[i+1].run + 1
+		s := &syms[i]
+		s.run = 1
+		if s.kind == sChar && s.c[1] == 0 && i+1 < len(syms) &&
+			syms[i+1].kind == sChar && syms[i+1].c[1] == 0 && syms[i+1].c[0] == s.c[0] && syms[i+1].run < 255 {
+			s.run = syms[i+1].run + 1
 		}
+		a := int32(-1)
+		if plainLetter(s) {
+			a = int32(s.c[0] - 'a')
+		}
+		keys[i] = startKey(syms, i, a, next1, next2)
+		next1, next2 = a, next1
 	}
 }
 

@@ -18,16 +18,19 @@ const (
 const (
 	CatProfanity = "profanity" // casual swearing
 	CatSexual    = "sexual"
-	CatInsult    = "insult"   // an insult that is not aimed at anyone in particular
-	CatAbuse     = "abuse"    // directed abuse: an insult aimed at the reader
-	CatHate      = "hate"     // slurs
-	CatThreat    = "threat"   // threats of violence, incitement to self-harm
-	CatPII       = "pii"      // email, phone, payment card, IBAN
-	CatLink      = "link"     // a link to a blocked (or, if so set, unknown) domain
-	CatPhishing  = "phishing" // credential or payment fishing, deceptive links
-	CatSpam      = "spam"
-	CatFlood     = "flood" // too many, or repeated, messages in a window
-	CatCustom    = "custom"
+	CatInsult    = "insult" // an insult that is not aimed at anyone in particular
+	CatAbuse     = "abuse"  // directed abuse: an insult aimed at the reader
+	CatHate      = "hate"   // slurs
+	CatThreat    = "threat" // threats of violence, incitement to self-harm
+	// CatHarassment is sexual harassment aimed at the reader: remarks on
+	// the body or voice, requests for photos, numbers or dates.
+	CatHarassment = "harassment"
+	CatPII        = "pii"      // email, phone, payment card, IBAN
+	CatLink       = "link"     // a link to a blocked (or, if so set, unknown) domain
+	CatPhishing   = "phishing" // credential or payment fishing, deceptive links
+	CatSpam       = "spam"
+	CatFlood      = "flood" // too many, or repeated, messages in a window
+	CatCustom     = "custom"
 	// CatInlineBlock marks a message the inline check blocked that the
 	// worker's full policy would let through; it is queued for review.
 	CatInlineBlock = "inline_block"
@@ -35,7 +38,7 @@ const (
 
 // Categories lists the built-in categories in documentation order.
 var Categories = []string{
-	CatProfanity, CatSexual, CatInsult, CatAbuse, CatHate, CatThreat,
+	CatProfanity, CatSexual, CatInsult, CatAbuse, CatHate, CatHarassment, CatThreat,
 	CatPII, CatLink, CatPhishing, CatSpam, CatFlood, CatCustom,
 }
 
@@ -46,7 +49,7 @@ func severityOf(cat string) int {
 	switch cat {
 	case CatThreat:
 		return 4
-	case CatAbuse, CatHate, CatPhishing:
+	case CatAbuse, CatHate, CatHarassment, CatPhishing:
 		return 3
 	case CatSexual, CatInsult, CatSpam, CatFlood, CatLink, CatCustom:
 		return 2
@@ -83,7 +86,16 @@ type Verdict struct {
 	// redact masked. It is set whenever such a span exists and the action
 	// is not block, so a flagged message can still be delivered redacted.
 	Redacted string `json:"redacted,omitempty"`
+	// Sources lists, per category, the detectors that found it and
+	// whether the category set the action (see ingest.Span.Source).
+	Sources []ingest.VerdictSource `json:"sources,omitempty"`
+
+	hosts []string // domains of links the rules said nothing about
+	promo bool     // promotional wording (for the newly-seen-domain signal)
 }
+
+// SourceRules is the Source of spans found by the engine's rules.
+const SourceRules = "rules"
 
 // Has reports whether the verdict names category cat.
 func (v Verdict) Has(cat string) bool { return slices.Contains(v.Categories, cat) }

@@ -2,7 +2,6 @@ package moderation
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -21,10 +20,12 @@ type job struct {
 
 // handle is the worker's consumer handler. For every text message it
 // stores the conversation context; for visitors' messages it applies the
-// full policy (including flood over moderation.db), queues flagged and
+// full policy (including flood over the store), queues flagged and
 // blocked messages, and writes a moderation.verdict event to the outbox,
 // all in one transaction. Each message event is handled once: its id is
-// recorded, and the verdict's and item's ids derive from it.
+// recorded first, for the whole batch (a concurrent worker on the same
+// event waits for it and then skips), and the verdict's and item's ids
+// derive from it.
 //
 // Agents' and bots' messages are context only: staff are not moderated.
 func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.Reject, error) {
@@ -45,61 +46,53 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 		if r.Event.Actor.Role == ingest.RoleVisitor {
 			j.moderate = true
 			j.engine = s.engineFor(ctx, r.Event.SiteID)
-			j.verdict = j.engine.Check(j.msg.Text)
-			if c := s.classifierFor(j.engine.policy); c != nil {
-				spans, err := runClassifier(ctx, c, j.engine.policy.Classifier, j.msg.Text)
-				if err != nil {
-					s.log.Warn("classifier failed; judging by rules alone", "event", r.Event.ID, "err", err)
-				} else if len(spans) > 0 {
-					j.verdict = j.engine.Combine(j.msg.Text, j.verdict, spans...)
-				}
-			}
+			j.verdict = newDomainSpam(s.workerDomains, j.engine, r.Event.SiteID, j.msg.Text, j.engine.Check(j.msg.Text), r.Event.OccurredAt.Time)
 		}
 		jobs = append(jobs, j)
 	}
 	if len(jobs) == 0 {
 		return rejects, nil
 	}
+	s.classify(ctx, jobs)
 	now := time.Now()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("moderation batch: begin: %w", err)
-	}
-	defer tx.Rollback()
 	var created []Item
 	var judged []string
-	for _, j := range jobs {
-		e := j.rec.Event
-		var done int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM mod_processed WHERE event_id = ?`, e.ID).Scan(&done); err != nil {
-			return nil, fmt.Errorf("moderation batch: event %s: %w", e.ID, err)
-		}
-		if done > 0 {
-			continue // handled before a crash or rebalance: same verdict, once
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_context (site_id, conversation_id, seq, event_id, message_id, role, actor_id, text, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.SiteID, e.ConversationID, j.msg.Seq, e.ID, j.msg.MessageID,
-			string(e.Actor.Role), e.Actor.ID, j.msg.Text, ms(e.OccurredAt.Time)); err != nil {
-			return nil, fmt.Errorf("moderation batch: context of %s: %w", e.ID, err)
-		}
-		if j.moderate {
-			it, err := s.judge(ctx, tx, j, now)
-			if err != nil {
-				return nil, err
-			}
-			if it != nil {
-				created = append(created, *it)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mod_processed (event_id, at) VALUES (?, ?)`, e.ID, ms(now)); err != nil {
-			return nil, fmt.Errorf("moderation batch: mark %s: %w", e.ID, err)
-		}
-		if j.moderate {
-			judged = append(judged, j.verdict.Action)
-		}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.rec.Event.ID
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("moderation batch: commit: %w", err)
+	err := s.store.Update(ctx, func(tx Tx) error {
+		created, judged = created[:0], judged[:0]
+		fresh, err := tx.MarkProcessed(ctx, ids, now)
+		if err != nil {
+			return fmt.Errorf("moderation batch: %w", err)
+		}
+		for _, j := range jobs {
+			e := j.rec.Event
+			if !fresh[e.ID] {
+				continue // handled before a crash or rebalance, by another worker, or earlier in this batch: same verdict, once
+			}
+			delete(fresh, e.ID)
+			if err := tx.AddContext(ctx, ContextEntry{SiteID: e.SiteID, ConversationID: e.ConversationID, EventID: e.ID,
+				ContextMessage: ContextMessage{Seq: j.msg.Seq, MessageID: j.msg.MessageID, Role: string(e.Actor.Role),
+					ActorID: e.Actor.ID, Text: j.msg.Text, At: e.OccurredAt.Time}}); err != nil {
+				return fmt.Errorf("moderation batch: %w", err)
+			}
+			if j.moderate {
+				it, err := s.judge(ctx, tx, j, now)
+				if err != nil {
+					return err
+				}
+				if it != nil {
+					created = append(created, *it)
+				}
+				judged = append(judged, j.verdict.Action)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, a := range judged {
 		s.metrics.checks.WithLabelValues("worker", a).Inc()
@@ -118,10 +111,10 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 
 // judge adds flood to a visitor message's verdict, queues it when flagged
 // or blocked, and writes its verdict event to the outbox.
-func (s *Service) judge(ctx context.Context, tx *sql.Tx, j job, now time.Time) (*Item, error) {
+func (s *Service) judge(ctx context.Context, tx Tx, j job, now time.Time) (*Item, error) {
 	e := j.rec.Event
 	text := j.msg.Text
-	flood, err := sqlFlood(ctx, tx, e.SiteID, e.Actor.ID, e.ID, text, e.OccurredAt.Time, j.engine.policy.Flood)
+	flood, err := storedFlood(ctx, tx, e.SiteID, e.Actor.ID, e.ID, text, e.OccurredAt.Time, j.engine.policy.Flood)
 	if err != nil {
 		return nil, fmt.Errorf("moderation batch: %w", err)
 	}
@@ -142,10 +135,10 @@ func (s *Service) judge(ctx context.Context, tx *sql.Tx, j job, now time.Time) (
 		it := Item{
 			ID: derivedID(e.ID, "item"), MessageEventID: e.ID, SiteID: e.SiteID, ConversationID: e.ConversationID,
 			MessageID: j.msg.MessageID, MessageSeq: j.msg.Seq, VisitorID: e.Actor.ID, ActorRole: string(e.Actor.Role),
-			Text: text, Action: v.Action, Categories: v.Categories, Spans: v.Spans, Severity: v.Severity,
+			Text: text, Action: v.Action, Categories: v.Categories, Spans: v.Spans, Sources: v.Sources, Severity: v.Severity,
 			Status: StatusOpen, MessageAt: e.OccurredAt.Time, CreatedAt: now,
 		}
-		inserted, err := insertItem(ctx, tx, it)
+		inserted, err := tx.AddItem(ctx, it)
 		if err != nil {
 			return nil, err
 		}
@@ -154,16 +147,23 @@ func (s *Service) judge(ctx context.Context, tx *sql.Tx, j job, now time.Time) (
 		}
 		itemID = it.ID
 	}
+	if v.Action == ActionAllow {
+		// Nothing to hide, queue or count: an allowed message gets no
+		// verdict event (the processed marker keeps the worker idempotent).
+		// Half of all events otherwise, read by every chat node and loaded
+		// by analytics only to be skipped.
+		return created, nil
+	}
 	ev, err := ingest.New(ingest.ModerationVerdict, e.SiteID, e.ConversationID,
 		ingest.Actor{Role: ingest.RoleSystem, ID: "moderation"}, now, ingest.ModerationVerdictPayload{
 			MessageEventID: e.ID, MessageID: j.msg.MessageID, Stage: "worker", Action: v.Action,
-			Categories: v.Categories, Spans: v.Spans, Severity: v.Severity, ItemID: itemID,
+			Categories: v.Categories, Spans: v.Spans, Severity: v.Severity, ItemID: itemID, Sources: v.Sources,
 		})
 	if err != nil {
 		return nil, fmt.Errorf("moderation batch: verdict of %s: %w", e.ID, err)
 	}
 	ev.ID = derivedID(e.ID, "verdict")
-	if err := insertOutbox(ctx, tx, ev, now); err != nil {
+	if err := tx.AddEvent(ctx, ev, now); err != nil {
 		return nil, err
 	}
 	return created, nil

@@ -1,8 +1,12 @@
-// Package sqlstore opens Parley's embedded SQL databases (SQLite through the
-// pure-Go modernc.org/sqlite driver, so the binary builds with
-// CGO_ENABLED=0) with the pragmas the stores rely on, and applies versioned,
-// idempotent schema migrations. It owns no schema of its own and imports no
-// other Parley package; every store that keeps rows in SQLite uses it.
+// Package sqlstore opens Parley's SQL databases — SQLite through the
+// pure-Go modernc.org/sqlite driver (so the binary builds with
+// CGO_ENABLED=0) with the pragmas the stores rely on, and PostgreSQL
+// through pgx's pool, one schema per domain — and applies versioned,
+// idempotent schema migrations to both (on PostgreSQL under an advisory
+// lock, so nodes starting together never race). SQLite connections keep
+// their prepared statements (stmtcache.go). It owns no schema of its
+// own and imports no other Parley package; every store implementation
+// file (store_sqlite.go, store_postgres.go) uses it.
 package sqlstore
 
 import (
@@ -17,22 +21,40 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
+// OpenOption tunes Open.
+type OpenOption func(*openConfig)
+
+type openConfig struct{ synchronous string }
+
+// FullSync makes every commit wait until the write-ahead log is on stable
+// storage (synchronous=FULL): a committed transaction survives a power
+// loss, not only a process crash, at the cost of an fsync per commit.
+func FullSync() OpenOption { return func(c *openConfig) { c.synchronous = "FULL" } }
+
 // Open opens (creating if needed) the SQLite file at path in WAL mode with
 // a busy timeout and foreign keys on. A single writer connection avoids
 // SQLITE_BUSY between writers of one process; readers share WAL snapshots.
-func Open(path string) (*sql.DB, error) {
+// By default commits are synchronous=NORMAL: durable across a process
+// crash, possibly lost (the last ones) on a power loss; FullSync changes that.
+// The connection keeps its prepared statements (stmtcache.go).
+func Open(path string, opts ...OpenOption) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	cfg := openConfig{synchronous: "NORMAL"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(" + cfg.synchronous + ")"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	base, err := registeredSQLite()
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	db := sql.OpenDB(cachingConnector{dsn: "file:" + path + "?" + q.Encode(), base: base})
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -63,6 +85,9 @@ func Migrate(ctx context.Context, db *sql.DB, schema string, steps []Migration) 
 	if err != nil && err != sql.ErrNoRows {
 		return fmt.Errorf("migrate %s: read version: %w", schema, err)
 	}
+	if err := checkNotNewer(schema, current, steps); err != nil {
+		return err
+	}
 	for _, m := range steps {
 		if m.Version <= current {
 			continue
@@ -87,4 +112,21 @@ func Migrate(ctx context.Context, db *sql.DB, schema string, steps []Migration) 
 		current = m.Version
 	}
 	return nil
+}
+
+// Millis is how SQLite stores keep a time: Unix milliseconds, 0 for the
+// zero time (no time).
+func Millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// TimeFromMillis reads a time kept by Millis, in UTC.
+func TimeFromMillis(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
 }

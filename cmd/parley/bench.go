@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("bench", benchSynopsis)
 	fs.SetOutput(stderr)
 	fs.str(&o.URL, "url", "PARLEY_BENCH_URL", "http://127.0.0.1:8080", "URL of the running Parley (loopback only)")
+	fs.str(&o.AgentURL, "agent-url", "PARLEY_BENCH_AGENT_URL", "", "chat: another chat node of the same deployment for the agents' sockets (visitors stay on --url), to measure delivery across nodes")
 	fs.str(&o.AdminEmail, "admin-email", "PARLEY_BENCH_ADMIN_EMAIL", "", "admin account that creates the run's site and agents")
 	fs.str(&o.AdminPassword, "admin-password", "PARLEY_ADMIN_PASSWORD", "", "its password")
 	fs.str(&o.AdminFile, "admin-file", "PARLEY_BENCH_ADMIN_FILE", "", "read email and password from parley serve's DATA/initial-admin.txt")

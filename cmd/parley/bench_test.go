@@ -152,7 +152,7 @@ func TestBenchIngestAgainstClickHouse(t *testing.T) {
 		code, _ := get(t, url+"/readyz")
 		return code == 200
 	})
-	r, _ := runBenchJSON(t, "ingest", "--url", url, "--brokers", "127.0.0.1:"+strconv.Itoa(kafkaPort),
+	r, _ := runBenchJSON(t, "ingest", "--url", url, "--admin-file", filepath.Join(dir, "initial-admin.txt"), "--brokers", "127.0.0.1:"+strconv.Itoa(kafkaPort),
 		"--clickhouse", ch, "--clickhouse-db", db, "--events", "3000", "--loader-timeout", "60s")
 	in := r.Ingest
 	if in == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ type composeFile struct {
 		Command     []string          `yaml:"command"`
 		Environment map[string]string `yaml:"environment"`
 		Expose      []string          `yaml:"expose"`
+		Volumes     []string          `yaml:"volumes"`
 		Healthcheck struct {
 			Test []string `yaml:"test"`
 		} `yaml:"healthcheck"`
@@ -49,6 +51,7 @@ func TestComposeUsesOnlyWhatTheBinaryAccepts(t *testing.T) {
 	}
 	gateway := cf.Configs["gateway"].Content
 	seenRoles := map[string]bool{}
+	chatNodes := 0
 	for name, svc := range cf.Services {
 		if svc.Image != "parley:local" {
 			continue
@@ -63,6 +66,13 @@ func TestComposeUsesOnlyWhatTheBinaryAccepts(t *testing.T) {
 			continue
 		}
 		seenRoles[svc.Command[0]] = true
+		// Roles share state through PostgreSQL and Kafka, never a disk.
+		if !strings.HasPrefix(svc.Environment["PARLEY_POSTGRES"], "postgres://") {
+			t.Errorf("service %s keeps its state in SQLite: PARLEY_POSTGRES is %q", name, svc.Environment["PARLEY_POSTGRES"])
+		}
+		if len(svc.Volumes) > 0 {
+			t.Errorf("service %s mounts %v: roles must not share a disk", name, svc.Volumes)
+		}
 		var s settings
 		fs := roleFlags(svc.Command[0], roles, &s)
 		accepted := append(fs.envNames(), envOutsideFlags...)
@@ -91,7 +101,16 @@ func TestComposeUsesOnlyWhatTheBinaryAccepts(t *testing.T) {
 		if probe := strings.Join(svc.Healthcheck.Test, " "); !strings.Contains(probe, "probe http://127.0.0.1:"+port+"/readyz") {
 			t.Errorf("service %s health check %q does not probe its own /readyz on %s", name, probe, port)
 		}
-		if !strings.Contains(gateway, "http://"+name+":"+port) {
+		if svc.Command[0] == "chat" {
+			// Chat nodes sit in one upstream, round robin without stickiness.
+			if !strings.Contains(gateway, "server "+name+":"+port+";") {
+				t.Errorf("gateway's chat upstream lacks %s:%s", name, port)
+			}
+			if svc.Environment["PARLEY_NODE_ID"] != name {
+				t.Errorf("chat node %s has PARLEY_NODE_ID %q: node ids must differ", name, svc.Environment["PARLEY_NODE_ID"])
+			}
+			chatNodes++
+		} else if !strings.Contains(gateway, "http://"+name+":"+port) {
 			t.Errorf("gateway does not route to %s:%s", name, port)
 		}
 		for k := range svc.Environment {
@@ -102,6 +121,22 @@ func TestComposeUsesOnlyWhatTheBinaryAccepts(t *testing.T) {
 		if !seenRoles[role] {
 			t.Errorf("compose.yaml has no service running `parley %s`", role)
 		}
+	}
+	if chatNodes < 2 {
+		t.Errorf("compose.yaml runs %d chat nodes, want at least two behind the gateway", chatNodes)
+	}
+	for _, path := range []string{"/ws/", "/api/chat/", "/widget", "/files/"} {
+		if !strings.Contains(gateway, "location "+path) || !regexp.MustCompile(`location `+regexp.QuoteMeta(path)+`\s+\{ proxy_pass http://chat; \}`).MatchString(gateway) {
+			t.Errorf("gateway does not send %s to the chat upstream", path)
+		}
+	}
+	for _, want := range []string{"proxy_set_header Upgrade $http_upgrade", "proxy_set_header Connection $connection_upgrade"} {
+		if !strings.Contains(gateway, strings.ReplaceAll(want, "$", "$$")) {
+			t.Errorf("gateway does not pass WebSocket upgrades (%s)", want)
+		}
+	}
+	if strings.Contains(gateway, "ip_hash") || strings.Contains(gateway, "sticky") {
+		t.Error("the chat upstream must not pin clients to a node")
 	}
 }
 

@@ -5,9 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/parleychat/parley/egress"
+	"github.com/parleychat/parley/sqlstore"
 )
 
 // settings is the configuration every role shares. Each field has a flag
@@ -19,6 +23,8 @@ type settings struct {
 	DataDir   string
 	NodeID    string
 	LogLevel  string
+
+	Postgres string
 
 	Brokers    string
 	KafkaPort  int
@@ -36,6 +42,19 @@ type settings struct {
 	SecureCookies bool
 	Pprof         bool
 	Demo          bool
+	// Fsync makes an ack wait for stable storage (SQLite synchronous=FULL,
+	// the embedded broker's synchronous writes).
+	Fsync bool
+
+	// EgressAllowHosts are host names outbound webhooks may reach although
+	// they are, or resolve to, internal addresses (on-premises bots).
+	EgressAllowHosts string
+	// StaffRecheck is how often open staff sockets look their session up
+	// again (a backstop: session ends reach every node's sockets at once).
+	StaffRecheck time.Duration
+
+	// Email is the --smtp-* and --email-* configuration (config_email.go).
+	Email emailSettings
 }
 
 // envBinding ties a flag to its environment variable.
@@ -119,11 +138,26 @@ func (s *settings) common(fs *flagSet, defaultAddr string) {
 	fs.str(&s.DataDir, "data", "PARLEY_DATA", "./parley-data", "directory for SQLite files, attachments and the embedded broker")
 	fs.str(&s.NodeID, "node-id", "PARLEY_NODE_ID", host, "name of this node, unique per process")
 	fs.str(&s.LogLevel, "log-level", "PARLEY_LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.str(&s.Postgres, "postgres", "PARLEY_POSTGRES", "", "PostgreSQL URL postgres://user:password@host:port/db for chat, moderation and staff state, shared by every node (empty: SQLite files under --data); the password is never logged")
 	fs.str(&s.Brokers, "brokers", "PARLEY_BROKERS", "", "Kafka bootstrap brokers, comma separated (empty in serve: embedded broker)")
 	fs.integer(&s.Partitions, "partitions", "PARLEY_PARTITIONS", 4, "partitions of each event topic when Parley creates it")
 	fs.duration(&s.Retention, "retention", "PARLEY_RETENTION", 14*24*time.Hour, "how long topics keep events")
 	fs.boolean(&s.SecureCookies, "secure-cookies", "PARLEY_SECURE_COOKIES", false, "mark session cookies Secure (set when served over HTTPS)")
 	fs.boolean(&s.Pprof, "pprof", "PARLEY_PPROF", false, "serve Go profiles at /debug/pprof/ (for benchmarks; keep off in production)")
+	fs.boolean(&s.Fsync, "fsync", "PARLEY_FSYNC", false, "make every ack wait for stable storage: SQLite commits with synchronous=FULL and the embedded broker fsyncs every batch (survives a power loss; costs throughput, see docs/benchmarks.md); PostgreSQL is synchronous by its own configuration")
+	fs.duration(&s.StaffRecheck, "staff-recheck", "PARLEY_STAFF_RECHECK", 15*time.Second, "how often open staff sockets look their session up again, a backstop for a sign-out or role change whose notice a node missed (notices reach every node at once)")
+	fs.str(&s.EgressAllowHosts, "egress-allow-hosts", "PARLEY_EGRESS_ALLOW_HOSTS", "", "host names, comma separated, that bot webhooks may reach although they are or resolve to internal addresses (on-premises bots); everything else internal is refused")
+}
+
+// egressPolicy is the outbound-HTTP policy of --egress-allow-hosts.
+func (s *settings) egressPolicy() *egress.Policy {
+	p := &egress.Policy{}
+	for _, h := range strings.Split(s.EgressAllowHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			p.AllowHosts = append(p.AllowHosts, h)
+		}
+	}
+	return p
 }
 
 func (s *settings) clickhouse(fs *flagSet) {
@@ -161,6 +195,9 @@ func (s *settings) validate(needBrokers bool) error {
 	if s.Retention < time.Minute {
 		errs = append(errs, fmt.Errorf("--retention / PARLEY_RETENTION %s is shorter than a minute", s.Retention))
 	}
+	if s.StaffRecheck < time.Second {
+		errs = append(errs, fmt.Errorf("--staff-recheck / PARLEY_STAFF_RECHECK %s is shorter than a second", s.StaffRecheck))
+	}
 	for _, b := range s.brokerList() {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			errs = append(errs, fmt.Errorf("--brokers / PARLEY_BROKERS entry %q is not host:port", b))
@@ -168,6 +205,11 @@ func (s *settings) validate(needBrokers bool) error {
 	}
 	if needBrokers && len(s.brokerList()) == 0 {
 		errs = append(errs, errors.New("--brokers / PARLEY_BROKERS is required when a role runs alone (only `parley serve` starts an embedded broker)"))
+	}
+	if s.Postgres != "" {
+		if err := sqlstore.ValidatePostgresURL(s.Postgres); err != nil {
+			errs = append(errs, fmt.Errorf("--postgres / PARLEY_POSTGRES: %v", err))
+		}
 	}
 	if s.ClickHouseAddr != "" {
 		if _, _, err := net.SplitHostPort(s.ClickHouseAddr); err != nil {
@@ -179,12 +221,18 @@ func (s *settings) validate(needBrokers bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-level / PARLEY_LOG_LEVEL %q is not debug, info, warn or error", s.LogLevel))
 	}
+	for _, h := range s.egressPolicy().AllowHosts {
+		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && strings.ContainsAny(h, "/:@ ") {
+			errs = append(errs, fmt.Errorf("--egress-allow-hosts / PARLEY_EGRESS_ALLOW_HOSTS entry %q is not a host name (no scheme, port or path)", h))
+		}
+	}
 	if s.PublicURL != "" && !strings.HasPrefix(s.PublicURL, "http://") && !strings.HasPrefix(s.PublicURL, "https://") {
 		errs = append(errs, fmt.Errorf("--public-url / PARLEY_PUBLIC_URL %q must start with http:// or https://", s.PublicURL))
 	}
 	if s.AnalyticsBatchSize < 0 || s.AnalyticsBatchSize > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--analytics-batch / PARLEY_ANALYTICS_BATCH %d is not between 1 and 1000000", s.AnalyticsBatchSize))
 	}
+	errs = append(errs, s.Email.validate()...)
 	return errors.Join(errs...)
 }
 

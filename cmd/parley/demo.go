@@ -60,6 +60,14 @@ var (
 		"buy cheap followers at http://spam.example.biz now!!!",
 	}
 	demoBotGreeting = "Hi! I'm the Parley bot. Ask me anything, or type 'human' to talk to a person."
+	// demoComments are CSAT comments by rating; "" = rated without one.
+	demoComments = map[int][2]string{
+		1: {"Nobody could tell me where my parcel is.", ""},
+		2: {"Took far too long.", ""},
+		3: {"", "OK in the end."},
+		4: {"", "Quick and friendly."},
+		5: {"Super helpful, thank you!", ""},
+	}
 )
 
 // seedDemo publishes several weeks of realistic conversations for site
@@ -70,7 +78,7 @@ func seedDemo(ctx context.Context, n *node, siteID string, weeks int, out func(s
 	if _, err := os.Stat(marker); err == nil {
 		return nil
 	}
-	agents, err := ensureDemoStaff(ctx, n.guard.Store())
+	agents, err := ensureDemoStaff(ctx, n.guard.Directory(), siteID)
 	if err != nil {
 		return err
 	}
@@ -127,7 +135,8 @@ func seedDemo(ctx context.Context, n *node, siteID string, weeks int, out func(s
 	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640)
 }
 
-func ensureDemoStaff(ctx context.Context, store *access.Store) ([]demoAgent, error) {
+// ensureDemoStaff creates the demo agents, working on the demo site.
+func ensureDemoStaff(ctx context.Context, store *access.Directory, siteID string) ([]demoAgent, error) {
 	users, err := store.Users(ctx)
 	if err != nil {
 		return nil, err
@@ -144,6 +153,9 @@ func ensureDemoStaff(ctx context.Context, store *access.Store) ([]demoAgent, err
 			u, err := store.CreateUser(ctx, a.email, a.name, ingest.NewID(), []access.Role{access.Agent}, a.team)
 			if err != nil {
 				return nil, fmt.Errorf("create demo agent %s: %w", a.email, err)
+			}
+			if err := store.SetSites(ctx, u.ID, []string{siteID}); err != nil {
+				return nil, fmt.Errorf("demo agent %s's site: %w", a.email, err)
 			}
 			a.id = u.ID
 		}
@@ -229,15 +241,33 @@ func demoConversation(rng *rand.Rand, site string, at, end time.Time, agents []d
 	}
 	add(ingest.ConversationQueued, system, t, ingest.ConversationQueuedPayload{Reason: queueReason, Position: 1 + rng.IntN(3)})
 	wait := time.Duration(rng.ExpFloat64()*70) * time.Second
-	if rng.Float64() < 0.06 {
+	switch r := rng.Float64(); {
+	case r < 0.05:
 		// Missed: the visitor gives up before anyone answers.
 		add(ingest.VisitorLeft, visitor, t.Add(6*time.Minute+wait), ingest.VisitorLeftPayload{Reason: "closed"})
+		return evs, firstErr
+	case r < 0.07:
+		// Missed: nobody came and the visitor never left; closed for inactivity a day later.
+		add(ingest.ConversationResolved, ingest.Actor{Role: ingest.RoleSystem, ID: "chatsvc"}, t.Add(24*time.Hour), ingest.ConversationResolvedPayload{Reason: "inactive"})
 		return evs, firstErr
 	}
 	agent := agents[rng.IntN(len(agents))]
 	staff := ingest.Actor{Role: ingest.RoleAgent, ID: agent.id}
 	t = t.Add(wait)
 	add(ingest.ConversationAssigned, system, t, ingest.ConversationAssignedPayload{AgentID: agent.id, TeamID: agent.team, Reason: "auto"})
+	if rng.Float64() < 0.12 {
+		// Transferred to a colleague of the other team after a first answer.
+		t = t.Add(time.Duration(15+rng.ExpFloat64()*60) * time.Second)
+		say(staff, t, "Let me hand you to a colleague who knows this best.")
+		to := agents[rng.IntN(len(agents))]
+		for to.id == agent.id {
+			to = agents[rng.IntN(len(agents))]
+		}
+		t = t.Add(time.Duration(5+rng.IntN(30)) * time.Second)
+		add(ingest.ConversationTransferred, staff, t, ingest.ConversationTransferredPayload{FromAgentID: agent.id, ToAgentID: to.id, ToTeamID: to.team})
+		add(ingest.ConversationAssigned, staff, t, ingest.ConversationAssignedPayload{AgentID: to.id, TeamID: to.team, Reason: "transfer"})
+		agent, staff = to, ingest.Actor{Role: ingest.RoleAgent, ID: to.id}
+	}
 	for i, turns := 0, 1+rng.IntN(4); i < turns; i++ {
 		t = t.Add(time.Duration(15+rng.ExpFloat64()*60) * time.Second)
 		say(staff, t, demoAnswers[rng.IntN(len(demoAnswers))])
@@ -254,7 +284,7 @@ func demoConversation(rng *rand.Rand, site string, at, end time.Time, agents []d
 	add(ingest.ConversationResolved, staff, t, ingest.ConversationResolvedPayload{Reason: "agent"})
 	if rng.Float64() < 0.45 {
 		rating := []int{5, 5, 5, 4, 4, 3, 2, 1}[rng.IntN(8)]
-		add(ingest.CSATSubmitted, visitor, t.Add(30*time.Second), ingest.CSATSubmittedPayload{Rating: rating})
+		add(ingest.CSATSubmitted, visitor, t.Add(30*time.Second), ingest.CSATSubmittedPayload{Rating: rating, Comment: demoComments[rating][rng.IntN(2)]})
 	}
 	if rng.Float64() < 0.05 {
 		t = t.Add(time.Duration(1+rng.IntN(48)) * time.Hour)

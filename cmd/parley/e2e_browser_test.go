@@ -95,7 +95,7 @@ func TestE2ESupervisorFiltersAndDrillsDown(t *testing.T) {
 	do(t, ctx, "filter by agent", chromedp.SetValue(chromedp.CSS("#agent"), agentID), chromedp.Evaluate[chromedp.Void](
 		`document.querySelector('#agent').dispatchEvent(new Event('change', {bubbles: true}))`))
 	waitFor(t, ctx, 15*time.Second, `document.querySelector('#report-status')?.dataset.total === '1' && location.search.includes('agent=')`)
-	waitFor(t, ctx, 10*time.Second, `[...document.querySelectorAll('#chart-volume rect.hit')].some(r => /New 1\b/.test(r.getAttribute('aria-label')))`)
+	waitFor(t, ctx, 10*time.Second, `[...document.querySelectorAll('#chart-volume rect.hit')].some(r => /New chats 1\b/.test(r.getAttribute('aria-label')))`)
 	if label := eval[string](t, ctx, `document.querySelector('#chart-agent-load')?.textContent || ''`); !strings.Contains(label, "Grace Hopper") {
 		t.Errorf("agent load chart does not name the agent: %q", label)
 	}
@@ -107,7 +107,7 @@ func TestE2ESupervisorFiltersAndDrillsDown(t *testing.T) {
 
 	// Drill down from the chart point to the conversations behind it.
 	do(t, ctx, "click the chart point", chromedp.Evaluate[chromedp.Void](
-		`[...document.querySelectorAll('#chart-volume rect.hit')].find(r => /New 1\b/.test(r.getAttribute('aria-label'))).dispatchEvent(new MouseEvent('click', {bubbles: true}))`))
+		`[...document.querySelectorAll('#chart-volume rect.hit')].find(r => /New chats 1\b/.test(r.getAttribute('aria-label'))).dispatchEvent(new MouseEvent('click', {bubbles: true}))`))
 	waitFor(t, ctx, 15*time.Second, `document.querySelector('#drilldown')?.dataset.count === '1'`)
 	rowText := eval[string](t, ctx, `document.querySelector('#drilldown tbody tr').textContent`)
 	if !strings.Contains(rowText, "Grace Hopper") || !strings.Contains(rowText, "resolved") {
@@ -196,7 +196,66 @@ func consoleReply(t *testing.T, ctx context.Context, visitorText, typed, answer 
 // shows both conversations, the agent answers both, each visitor sees its
 // own answer (and not the other's).
 func TestE2EAgentAnswersTwoVisitorsAtOnce(t *testing.T) {
-	p := startE2E(t)
+	agentAnswersTwoVisitors(t, startE2E(t))
+}
+
+// The same walk through the scaled deployment: the broker and each role
+// as its own process of the built binary, with no data directory shared,
+// all state in one PostgreSQL, behind a path-routing gateway.
+func TestE2ESeparateRolesOnPostgres(t *testing.T) {
+	c := startCluster(t)
+	c.start("dashboard-1", "dashboard", "dashboard")
+	c.start("chat-1", "chat", "chat")
+	c.start("moderate-1", "moderate", "moderation")
+	c.start("analytics-1", "analytics", "analytics")
+	p := c.asE2E()
+	agentAnswersTwoVisitors(t, p)
+	// Analytics, in its own process, counts what chat wrote.
+	waitUntil(t, 30*time.Second, "analytics to count both conversations", func() bool {
+		n, _, _ := p.reportTotals("")
+		return n == 2
+	})
+}
+
+// The widget on a customer page talks to chat node 1, the agent's
+// console to chat node 2 (two processes on one PostgreSQL and broker):
+// the conversation reaches the agent live and the answer reaches the
+// visitor, in Chromium.
+func TestE2EWidgetAndConsoleOnDifferentNodes(t *testing.T) {
+	c := startCluster(t)
+	c.start("dashboard-1", "dashboard", "dashboard")
+	n1 := c.start("chat-1", "chat", "chat")
+	n2 := c.start("chat-2", "chat", "chat")
+	p := c.asE2E()
+	p.createStaff("ada@nodes.test", "Ada Agent", "agent")
+	page := newTestPage(t, chatSnippet(n1.url(), p.site.Key))
+	p.allowOrigin(p.site.ID, page.origin)
+
+	// The console's sockets reach node 2 only.
+	consoleBase := c.pinnedGateway("chat", n2)
+	agent := browsertest.New(t, 1366, 900)
+	loginUI(t, agent, consoleBase, "/app/console", "ada@nodes.test", e2eStaffPassword)
+	waitFor(t, agent, 15*time.Second, `document.querySelector('.live-dot')?.classList.contains('open')`)
+
+	visitor := browsertest.New(t, 1024, 768)
+	do(t, visitor, "open the customer page", chromedp.Navigate(page.origin+"/"))
+	if src := eval[string](t, visitor, `document.querySelector('script[data-site-key]').src`); !strings.HasPrefix(src, n1.url()) {
+		t.Fatalf("the widget loads from %s, want node 1 (%s)", src, n1.url())
+	}
+	visitorSays(t, visitor, "Hello from the widget on node 1")
+	waitFor(t, agent, 20*time.Second, `document.querySelectorAll('#conv-list button[data-id]').length === 1`)
+	consoleReply(t, agent, "Hello from the widget on node 1", "Answered from the console on node 2", "Answered from the console on node 2")
+	visitorSees(t, visitor, "Answered from the console on node 2")
+	browsertest.Screenshot(t, visitor, "e2e-nodes-visitor-on-node-1")
+	browsertest.Screenshot(t, agent, "e2e-nodes-console-on-node-2")
+}
+
+// chatSnippet is the widget's install tag loading from one chat node.
+func chatSnippet(base, siteKey string) string {
+	return fmt.Sprintf(`<script src="%s/widget.js" data-site-key="%s" async></script>`, base, siteKey)
+}
+
+func agentAnswersTwoVisitors(t *testing.T, p *parleyE2E) {
 	p.createStaff("ada@e2e.test", "Ada Agent", "agent")
 	page := newTestPage(t, p.site.Snippet)
 	p.allowOrigin(p.site.ID, page.origin)

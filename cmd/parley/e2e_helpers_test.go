@@ -45,11 +45,11 @@ type siteInfo struct {
 	Snippet        string   `json:"snippet"`
 }
 
-// startE2E starts `parley serve` and waits until it is ready.
-func startE2E(t *testing.T) *parleyE2E {
+// startE2E starts `parley serve` (with extra flags) and waits until it is ready.
+func startE2E(t *testing.T, extra ...string) *parleyE2E {
 	t.Helper()
 	t.Setenv("PARLEY_ADMIN_PASSWORD", e2eAdminPassword)
-	base, _ := startServe(t, t.TempDir())
+	base, _ := startServe(t, t.TempDir(), extra...)
 	waitUntil(t, 30*time.Second, "/readyz 200", func() bool {
 		code, _ := get(t, base+"/readyz")
 		return code == http.StatusOK
@@ -74,7 +74,7 @@ func (p *parleyE2E) createStaff(email, name string, roles ...string) string {
 		ID string `json:"id"`
 	}
 	p.admin.call("POST", "/api/admin/users", map[string]any{
-		"email": email, "name": name, "password": e2eStaffPassword, "roles": roles,
+		"email": email, "name": name, "password": e2eStaffPassword, "roles": roles, "sites": []string{p.site.ID},
 	}, http.StatusCreated, &u)
 	return u.ID
 }
@@ -103,6 +103,24 @@ type staffClient struct {
 	http *http.Client
 	csrf string
 	ID   string
+	// bearer is an API token sent instead of a session (tokenClient).
+	bearer string
+}
+
+// tokenClient calls the API with an API token and no session.
+func tokenClient(t *testing.T, base, secret string) *staffClient {
+	return &staffClient{t: t, base: base, http: &http.Client{Timeout: 20 * time.Second}, bearer: secret}
+}
+
+// createToken creates an API token through the admin API and returns its secret and id.
+func (p *parleyE2E) createToken(name string, scopes []string, sites []string) (secret, id string) {
+	p.t.Helper()
+	var tk struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	p.admin.call("POST", "/api/admin/tokens", map[string]any{"name": name, "scopes": scopes, "sites": sites}, http.StatusCreated, &tk)
+	return tk.Secret, tk.ID
 }
 
 func signIn(t *testing.T, base, email, password string) *staffClient {
@@ -141,6 +159,9 @@ func (c *staffClient) request(method, path string, body any, withCSRF bool) (int
 	}
 	if withCSRF && c.csrf != "" {
 		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
@@ -225,7 +246,13 @@ func (s *socket) send(frame any) {
 // expect returns the first frame for which match is true, within 15 s.
 func (s *socket) expect(what string, match func(map[string]any) bool) map[string]any {
 	s.t.Helper()
-	deadline := time.After(15 * time.Second)
+	return s.expectWithin(15*time.Second, what, match)
+}
+
+// expectWithin is expect with its own deadline.
+func (s *socket) expectWithin(d time.Duration, what string, match func(map[string]any) bool) map[string]any {
+	s.t.Helper()
+	deadline := time.After(d)
 	for {
 		select {
 		case f, ok := <-s.frames:
@@ -239,7 +266,7 @@ func (s *socket) expect(what string, match func(map[string]any) bool) map[string
 				return f
 			}
 		case <-deadline:
-			s.t.Fatalf("timed out waiting for %s", what)
+			s.t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 	}
 }

@@ -10,15 +10,18 @@ import (
 func TestImportRules(t *testing.T) {
 	const module = "github.com/parleychat/parley/"
 	allowed := map[string][]string{
-		"ingest":      {},
-		"sqlstore":    {},
-		"browsertest": {},
-		"bench":       {"ingest"},
-		"access":      {"sqlstore"},
-		"chatsvc":     {"ingest", "access", "sqlstore"},
-		"moderation":  {"ingest", "access", "sqlstore"},
-		"analytics":   {"ingest", "access", "sqlstore"},
-		"dashboard":   {"access"},
+		"ingest":        {},
+		"sqlstore":      {},
+		"egress":        {},
+		"browsertest":   {},
+		"bench":         {"ingest"},
+		"access":        {"sqlstore"},
+		"chatsvc":       {"ingest", "access", "sqlstore", "egress"},
+		"moderation":    {"ingest", "access", "sqlstore"},
+		"analytics":     {"ingest", "access", "sqlstore"},
+		"dashboard":     {"access"},
+		"webhooks":      {"ingest", "access", "sqlstore"},
+		"notifications": {"ingest", "access", "sqlstore"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, module+"...").CombinedOutput()
 	if err != nil {

@@ -30,6 +30,8 @@ Commands:
   analytics   run the analytics loader and query API alone
               analytics replay: rebuild the analytics tables from the topics
   dashboard   run the staff web app alone
+  broker      run the embedded Kafka-protocol broker alone (development and tests only)
+  migrate     copy a data directory's SQLite state into PostgreSQL (--postgres)
   bench       drive a running Parley and report throughput and latency
   probe URL   exit 0 when URL answers 200 (container health checks)
   version     print the version
@@ -75,6 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stdin io.
 		return runRoles(ctx, "dashboard", roleSet{Dashboard: true}, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "broker":
+		return runBroker(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
 	case "probe":
 		return runProbe(ctx, rest, stdout)
 	case "version", "--version":
@@ -106,6 +112,9 @@ func roleFlags(name string, roles roleSet, s *settings) *flagSet {
 	}
 	if roles.Analytics {
 		s.clickhouse(fs)
+	}
+	if roles.Chat {
+		s.Email.flags(fs)
 	}
 	return fs
 }

@@ -46,7 +46,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"chat", "--help"}, {"moderate", "--help"}, {"analytics", "--help"},
-		{"dashboard", "--help"}, {"moderate", "check", "--help"}, {"analytics", "replay", "--help"}, {"bench", "--help"},
+		{"dashboard", "--help"}, {"moderate", "check", "--help"}, {"analytics", "replay", "--help"}, {"bench", "--help"}, {"broker", "--help"}, {"migrate", "--help"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut, strings.NewReader(""))

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -68,12 +69,17 @@ type node struct {
 	brokers  []string
 	producer *ingest.Producer
 	guard    *access.Guard
-	chat     *chatsvc.Service // set when the node runs the chat role
+	// sockets closes staff sockets when a session ends or a user changes.
+	sockets staffSockets
+	// bus connects nodes sharing PostgreSQL (nil on a node alone).
+	bus  *nodeBus
+	chat *chatsvc.Service // set when the node runs the chat role
 	// firstAdminFile holds the first admin's credentials until the admin deletes it.
 	firstAdminFile string
 
 	mu         sync.Mutex
 	dbs        map[string]*sql.DB
+	pools      map[string]*pgxpool.Pool
 	components map[string]component
 	checks     []readyCheck
 	closers    []func() error // run in reverse order at shutdown
@@ -86,6 +92,7 @@ func startNode(ctx context.Context, cfg settings, roles roleSet, log *slog.Logge
 		cfg: cfg, roles: roles, log: log,
 		reg:        prometheus.NewRegistry(),
 		dbs:        map[string]*sql.DB{},
+		pools:      map[string]*pgxpool.Pool{},
 		components: map[string]component{},
 	}
 	defer func() {
@@ -98,6 +105,9 @@ func startNode(ctx context.Context, cfg settings, roles roleSet, log *slog.Logge
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
 	if err := n.connectBroker(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.openBus(); err != nil {
 		return nil, err
 	}
 	if err := n.openAccess(ctx); err != nil {
@@ -134,6 +144,9 @@ func startNode(ctx context.Context, cfg settings, roles roleSet, log *slog.Logge
 		return nil
 	})
 	n.url = cfg.publicURL(ln.Addr().String())
+	// The sign-in form may be posted from the public URL's origin (behind
+	// a proxy that rewrites Host) besides the request's own host.
+	n.guard.SetAllowedOrigins([]string{n.url})
 	if err := wireRoles(ctx, n); err != nil {
 		return nil, err
 	}
@@ -147,7 +160,7 @@ func (n *node) connectBroker(ctx context.Context) error {
 	if len(n.brokers) == 0 {
 		// The broker locks its directory, so a second `parley serve` on the
 		// same data directory stops here instead of corrupting it.
-		b, err := ingest.StartEmbedded(ingest.EmbeddedConfig{Dir: filepath.Join(n.cfg.DataDir, "kafka"), Port: n.cfg.KafkaPort})
+		b, err := ingest.StartEmbedded(ingest.EmbeddedConfig{Dir: filepath.Join(n.cfg.DataDir, "kafka"), Port: n.cfg.KafkaPort, SyncWrites: n.cfg.Fsync})
 		if errors.Is(err, ingest.ErrDataDirLocked) {
 			return fmt.Errorf("another parley is already running on data directory %s: %w", n.cfg.DataDir, err)
 		}
@@ -175,7 +188,11 @@ func (n *node) db(name string) (*sql.DB, error) {
 	if db, ok := n.dbs[name]; ok {
 		return db, nil
 	}
-	db, err := sqlstore.Open(filepath.Join(n.cfg.DataDir, name+".db"))
+	var opts []sqlstore.OpenOption
+	if n.cfg.Fsync {
+		opts = append(opts, sqlstore.FullSync())
+	}
+	db, err := sqlstore.Open(filepath.Join(n.cfg.DataDir, name+".db"), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,19 +202,60 @@ func (n *node) db(name string) (*sql.DB, error) {
 	return db, nil
 }
 
+// pool opens (once) a PostgreSQL pool on one domain's schema; /readyz
+// reports PostgreSQL once, by the first pool.
+func (n *node) pool(ctx context.Context, schema string) (*pgxpool.Pool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p, ok := n.pools[schema]; ok {
+		return p, nil
+	}
+	p, err := sqlstore.OpenPostgres(ctx, n.cfg.Postgres, sqlstore.PostgresOptions{Schema: schema})
+	if err != nil {
+		return nil, err
+	}
+	if len(n.pools) == 0 {
+		n.checks = append(n.checks, readyCheck{"postgres", p.Ping})
+		n.log.Info("state in PostgreSQL", "url", sqlstore.RedactURL(n.cfg.Postgres))
+	}
+	n.pools[schema] = p
+	n.closers = append(n.closers, func() error { p.Close(); return nil })
+	return p, nil
+}
+
 // openAccess opens the staff store and, on a fresh data directory,
 // creates the first admin with a random password written to a file only
 // its owner can read (never to the logs).
 func (n *node) openAccess(ctx context.Context) error {
-	db, err := n.db("access")
-	if err != nil {
-		return err
+	var staff access.StaffStore
+	var tokens access.TokenStore
+	if n.cfg.Postgres != "" {
+		pool, err := n.pool(ctx, access.PostgresSchema)
+		if err != nil {
+			return err
+		}
+		if staff, err = access.OpenPostgres(ctx, pool); err != nil {
+			return err
+		}
+		if tokens, err = access.OpenTokensPostgres(ctx, pool); err != nil {
+			return err
+		}
+	} else {
+		db, err := n.db("access")
+		if err != nil {
+			return err
+		}
+		if staff, err = access.OpenSQLite(ctx, db); err != nil {
+			return err
+		}
+		if tokens, err = access.OpenTokensSQLite(ctx, db); err != nil {
+			return err
+		}
 	}
-	store, err := access.Open(ctx, db)
-	if err != nil {
-		return err
-	}
+	store := access.NewDirectory(staff)
+	store.Listen(&n.sockets)
 	n.guard = access.NewGuard(store, n.cfg.SecureCookies, n.log)
+	n.guard.UseTokens(access.NewTokens(tokens))
 	path := filepath.Join(n.cfg.DataDir, "initial-admin.txt")
 	count, err := store.Count(ctx)
 	if err != nil {
@@ -218,6 +276,12 @@ func (n *node) openAccess(ctx context.Context) error {
 		password = base64.RawURLEncoding.EncodeToString(b)
 	}
 	if _, err := store.CreateUser(ctx, initialAdminEmail, "Administrator", password, []access.Role{access.Admin}, ""); err != nil {
+		if errors.Is(err, access.ErrExists) {
+			// Another node sharing PostgreSQL created it first; its data
+			// directory holds the credentials file.
+			n.log.Info("first admin created by another node", "email", initialAdminEmail)
+			return nil
+		}
 		return fmt.Errorf("create first admin: %w", err)
 	}
 	body := fmt.Sprintf("email: %s\npassword: %s\n", initialAdminEmail, password)
@@ -325,5 +389,5 @@ func (n *node) close() {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(newRateLimitedHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }

@@ -41,6 +41,7 @@ var staffRoles = []string{string(access.Agent), string(access.Supervisor), strin
 type openAPIOperation struct {
 	Method, Path string // method upper case, path in OpenAPI form (/x/{id})
 	Roles        []string
+	Scopes       []string // x-parley-scopes: API token scopes that admit it
 	Responses    map[string]yaml.Node
 }
 
@@ -84,7 +85,7 @@ func loadOpenAPI(t *testing.T) (version string, ops []openAPIOperation) {
 			t.Errorf("%s: $ref #/components/%s/%s points at nothing", openAPIFile, m[1], m[2])
 		}
 	}
-	for _, scheme := range []string{"session", "csrf", "visitorToken"} {
+	for _, scheme := range []string{"session", "csrf", "visitorToken", "apiToken"} {
 		if _, ok := doc.Components.SecuritySchemes[scheme]; !ok {
 			t.Errorf("%s: security scheme %q is missing", openAPIFile, scheme)
 		}
@@ -97,13 +98,19 @@ func loadOpenAPI(t *testing.T) (version string, ops []openAPIOperation) {
 			}
 			var op struct {
 				Roles     []string             `yaml:"x-parley-roles"`
+				Scopes    []string             `yaml:"x-parley-scopes"`
 				Responses map[string]yaml.Node `yaml:"responses"`
 			}
 			if err := node.Decode(&op); err != nil {
 				t.Errorf("%s %s: %v", strings.ToUpper(key), path, err)
 				continue
 			}
-			o := openAPIOperation{Method: strings.ToUpper(key), Path: path, Roles: op.Roles, Responses: op.Responses}
+			o := openAPIOperation{Method: strings.ToUpper(key), Path: path, Roles: op.Roles, Scopes: op.Scopes, Responses: op.Responses}
+			for _, sc := range o.Scopes {
+				if _, err := access.ParseScope(sc); err != nil {
+					t.Errorf("%s: x-parley-scopes: %v", o, err)
+				}
+			}
 			if len(o.Roles) == 0 {
 				t.Errorf("%s has no x-parley-roles", o)
 			}
@@ -146,7 +153,8 @@ func classifyRoute(path string) (routeKind, bool) {
 	case strings.HasPrefix(path, "/ws/"):
 		return routeSocket, true
 	case path == "/", path == "/login", path == "/try", path == "/app", strings.HasPrefix(path, "/app/"),
-		strings.HasPrefix(path, "/assets/"), strings.HasPrefix(path, "/widget"), strings.HasPrefix(path, "/files/"):
+		strings.HasPrefix(path, "/assets/"), strings.HasPrefix(path, "/widget"), strings.HasPrefix(path, "/files/"),
+		path == "/email/unsubscribe": // the page an email's unsubscribe link opens, and its one-click POST (docs/integrations.md)
 		return routePage, true
 	}
 	return 0, false
@@ -249,7 +257,7 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 // against x-parley-roles: 401 without credentials, 403 "your role may not
 // do this" exactly for the roles the document leaves out.
 func checkDocumentedRoles(t *testing.T, n *node, ops []openAPIOperation) {
-	store := n.guard.Store()
+	store := n.guard.Directory()
 	store.SetBcryptCost(bcrypt.MinCost)
 	clients := map[string]*openAPIClient{"": {base: n.url, http: &http.Client{Timeout: 20 * time.Second}}}
 	for _, role := range staffRoles {
@@ -258,6 +266,15 @@ func checkDocumentedRoles(t *testing.T, n *node, ops []openAPIOperation) {
 			t.Fatalf("create %s: %v", role, err)
 		}
 		clients[role] = signInOpenAPI(t, n.url, email, "password-"+role)
+	}
+	// One API token per scope: x-parley-scopes must say exactly which admit an operation.
+	tokens := map[string]*openAPIClient{}
+	for _, sc := range access.Scopes {
+		nt, err := n.guard.Tokens().Create(context.Background(), "openapi "+string(sc), []string{string(sc)}, nil, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[string(sc)] = &openAPIClient{base: n.url, http: &http.Client{Timeout: 20 * time.Second}, bearer: nt.Secret}
 	}
 	// Logging out ends the session the later calls need: do it last.
 	sort.SliceStable(ops, func(i, j int) bool { return ops[j].Path == "/api/auth/logout" && ops[i].Path != "/api/auth/logout" })
@@ -277,6 +294,18 @@ func checkDocumentedRoles(t *testing.T, n *node, ops []openAPIOperation) {
 		if status, body := clients[""].do(t, o.Method, path); status != http.StatusUnauthorized {
 			t.Errorf("%s without a session: %d %s; want 401", o, status, body)
 		}
+		for sc, c := range tokens {
+			status, body := c.do(t, o.Method, path)
+			refused := status == http.StatusForbidden && (strings.Contains(body, "lacks the scope") || strings.Contains(body, "API tokens may not call"))
+			switch admits := slices.Contains(o.Scopes, sc); {
+			case status == http.StatusUnauthorized:
+				t.Errorf("%s with a %s token: 401 %s", o, sc, body)
+			case admits && refused:
+				t.Errorf("%s with a %s token: refused (%s), but x-parley-scopes %v admits it", o, sc, body, o.Scopes)
+			case !admits && !refused:
+				t.Errorf("%s with a %s token: %d %s, but x-parley-scopes %v leaves it out (want 403)", o, sc, status, body, o.Scopes)
+			}
+		}
 		for _, role := range staffRoles {
 			allowed := role == string(access.Admin) || slices.Contains(o.Roles, role) || slices.Contains(o.Roles, rolesStaff)
 			status, body := clients[role].do(t, o.Method, path)
@@ -294,9 +323,10 @@ func checkDocumentedRoles(t *testing.T, n *node, ops []openAPIOperation) {
 }
 
 type openAPIClient struct {
-	base string
-	http *http.Client
-	csrf string
+	base   string
+	http   *http.Client
+	csrf   string
+	bearer string
 }
 
 func signInOpenAPI(t *testing.T, base, email, password string) *openAPIClient {
@@ -336,6 +366,9 @@ func (c *openAPIClient) do(t *testing.T, method, path string) (int, string) {
 	}
 	if c.csrf != "" {
 		req.Header.Set(access.CSRFHeader, c.csrf)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// readyTimeout bounds /readyz: every check gets this long.
+const readyTimeout = 3 * time.Second
+
 // readyCheck is one dependency /readyz reports on.
 type readyCheck struct {
 	name  string
@@ -24,30 +27,45 @@ func mountOps(app *fiber.App, reg *prometheus.Registry, checks func() []readyChe
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	app.Get("/readyz", func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(c.UserContext(), readyTimeout)
 		defer cancel()
 		list := checks()
 		results := make(map[string]string, len(list))
 		var mu sync.Mutex
-		var wg sync.WaitGroup
-		ready := true
+		done := make(chan struct{}, len(list))
 		for _, rc := range list {
-			wg.Add(1)
 			go func() {
-				defer wg.Done()
 				status := "ok"
 				if err := rc.check(ctx); err != nil {
 					status = err.Error()
 				}
 				mu.Lock()
-				defer mu.Unlock()
 				results[rc.name] = status
-				if status != "ok" {
-					ready = false
-				}
+				mu.Unlock()
+				done <- struct{}{}
 			}()
 		}
-		wg.Wait()
+		// Answer by the deadline even if a check ignores its context: it
+		// counts as not ready.
+	wait:
+		for range list {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				break wait
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ready := true
+		for _, rc := range list {
+			if _, ok := results[rc.name]; !ok {
+				results[rc.name] = "no answer within " + readyTimeout.String()
+			}
+			if results[rc.name] != "ok" {
+				ready = false
+			}
+		}
 		code := fiber.StatusOK
 		if !ready {
 			code = fiber.StatusServiceUnavailable

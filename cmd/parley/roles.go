@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/parleychat/parley/access"
 	"github.com/parleychat/parley/analytics"
 	"github.com/parleychat/parley/chatsvc"
 	"github.com/parleychat/parley/dashboard"
@@ -19,52 +20,82 @@ import (
 
 // wireRoles builds the components of the roles n runs and adds them. The
 // order matters only for adapters: moderation before chat (the inline
-// check), chat before analytics (site business hours).
+// check). Analytics needs no other role: it learns sites' hours and
+// targets from site.updated events.
 func wireRoles(ctx context.Context, n *node) error {
 	if n.roles.Dashboard {
 		// Sign-in and staff administration live with the web app; in the
 		// scaled deployment the gateway routes /api/auth and /api/admin here.
 		n.guard.Mount(n.app)
 		n.guard.MountAdmin(n.app)
+		n.guard.MountTokens(n.app)
 	}
-	// The chat role needs the moderation service for its inline check and
-	// bans even when the workers and review queue run in another process
-	// (it reads the same policies from moderation.db).
-	var mod *moderation.Service
+	// The chat role needs moderation's inline check and bans, not its
+	// workers: it reads policies and bans from moderation's store, which
+	// the moderation role may be using in another process.
+	var inline *moderation.InlineChecker
 	if n.roles.Moderation || n.roles.Chat {
-		var err error
-		if mod, err = openModeration(ctx, n); err != nil {
+		store, err := openModerationStore(ctx, n)
+		if err != nil {
 			return err
 		}
 		if n.roles.Moderation {
+			mod, err := openModeration(ctx, n, store)
+			if err != nil {
+				return err
+			}
 			n.add("moderation", mod)
+			inline = mod.Inline()
+		} else if inline, err = moderation.NewInlineChecker(store, moderation.InlineConfig{
+			Logger: n.log.With("component", "moderation"), Registerer: n.reg,
+		}); err != nil {
+			return err
 		}
 	}
 	var chat *chatsvc.Service
 	if n.roles.Chat {
 		var err error
-		if chat, err = wireChat(ctx, n, mod); err != nil {
+		if chat, err = wireChat(ctx, n, inline); err != nil {
+			return err
+		}
+		// Integrations ride with chat (integrations.go): they need its
+		// sites and conversations, and scale with its nodes.
+		if err := wireIntegrations(ctx, n, chat); err != nil {
 			return err
 		}
 	}
 	if n.roles.Analytics {
-		if err := wireAnalytics(ctx, n, chat); err != nil {
+		if err := wireAnalytics(ctx, n); err != nil {
 			return err
 		}
 	}
 	if n.roles.Dashboard {
 		n.add("dashboard", dashboard.New(dashboard.Config{Guard: n.guard, Logger: n.log}))
 	}
+	admitTokens(n.guard, chat)
 	return nil
 }
 
-func openModeration(ctx context.Context, n *node) (*moderation.Service, error) {
+// openModerationStore opens moderation's store: PostgreSQL's moderation
+// schema with --postgres, otherwise moderation.db under the data directory.
+func openModerationStore(ctx context.Context, n *node) (moderation.Store, error) {
+	if n.cfg.Postgres != "" {
+		pool, err := n.pool(ctx, moderation.PostgresSchema)
+		if err != nil {
+			return nil, err
+		}
+		return moderation.OpenPostgres(ctx, pool)
+	}
 	db, err := n.db("moderation")
 	if err != nil {
 		return nil, err
 	}
+	return moderation.OpenSQLite(ctx, db)
+}
+
+func openModeration(ctx context.Context, n *node, store moderation.Store) (*moderation.Service, error) {
 	svc, err := moderation.NewService(ctx, moderation.Config{
-		DB: db, Producer: n.producer, Brokers: n.brokers, Guard: n.guard,
+		Store: store, Producer: n.producer, Brokers: n.brokers, Guard: n.guard,
 		Logger: n.log.With("component", "moderation"), Registerer: n.reg,
 	})
 	if err != nil {
@@ -74,7 +105,7 @@ func openModeration(ctx context.Context, n *node) (*moderation.Service, error) {
 }
 
 // inlineModerator adapts moderation's verdicts to chatsvc's inline hook.
-type inlineModerator struct{ mod *moderation.Service }
+type inlineModerator struct{ mod *moderation.InlineChecker }
 
 func (m inlineModerator) CheckInline(ctx context.Context, siteID, visitorID, text string) chatsvc.InlineVerdict {
 	v := m.mod.CheckInline(ctx, siteID, visitorID, text)
@@ -85,62 +116,109 @@ func (m inlineModerator) CheckInline(ctx context.Context, siteID, visitorID, tex
 	return out
 }
 
-func wireChat(ctx context.Context, n *node, mod *moderation.Service) (*chatsvc.Service, error) {
+// openChatStore opens chat's rows and attachment bytes: PostgreSQL's chat
+// schema with --postgres (so chat nodes share no disk), otherwise chat.db
+// and files under --data.
+func openChatStore(ctx context.Context, n *node) (chatsvc.ChatStore, chatsvc.AttachmentStore, error) {
+	if n.cfg.Postgres != "" {
+		pool, err := n.pool(ctx, chatsvc.PostgresSchema)
+		if err != nil {
+			return nil, nil, err
+		}
+		store, err := chatsvc.OpenPostgres(ctx, pool)
+		return store, chatsvc.PostgresFiles(pool), err
+	}
 	db, err := n.db("chat")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	secret, err := n.secret()
+	store, err := chatsvc.OpenSQLite(ctx, db, chatsvc.SQLiteOptions{Logger: n.log, Registerer: n.reg})
+	return store, nil, err // nil: files under --data/chat/attachments
+}
+
+func wireChat(ctx context.Context, n *node, mod *moderation.InlineChecker) (*chatsvc.Service, error) {
+	store, files, err := openChatStore(ctx, n)
 	if err != nil {
 		return nil, err
 	}
+	// The data directory's key is the candidate; the store keeps the first
+	// one any node offered, so nodes sharing PostgreSQL sign alike.
+	candidate, err := n.secret()
+	if err != nil {
+		return nil, err
+	}
+	secret, err := store.SigningKey(ctx, candidate)
+	if err != nil {
+		return nil, err
+	}
+	// Chat nodes sharing PostgreSQL tell each other over the live bus;
+	// a node on SQLite runs alone.
+	var broker chatsvc.Broker
+	if n.bus != nil {
+		broker = n.bus
+	}
 	chat, err := chatsvc.New(ctx, chatsvc.Config{
-		DB: db, DataDir: filepath.Join(n.cfg.DataDir, "chat"), Producer: n.producer, Brokers: n.brokers,
-		NodeID: n.cfg.NodeID, Guard: n.guard, Secret: secret,
-		Moderator: inlineModerator{mod}, Bans: mod,
+		Store: store, Attachments: files, Broker: broker, DataDir: filepath.Join(n.cfg.DataDir, "chat"), Producer: n.producer, Brokers: n.brokers,
+		NodeID: n.cfg.NodeID, Guard: n.guard, Secret: secret, StaffOrigins: []string{n.url}, StaffRecheck: n.cfg.StaffRecheck,
+		Moderator: inlineModerator{mod}, Bans: mod, Egress: n.cfg.egressPolicy(),
 		Logger: n.log.With("component", "chat"), Registerer: n.reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start chat service: %w", err)
 	}
 	n.add("chat", chat)
+	n.sockets.add(chat)
 	n.chat = chat
 	return chat, nil
 }
 
-func wireAnalytics(ctx context.Context, n *node, chat *chatsvc.Service) error {
-	store, err := openAnalyticsStore(ctx, n.cfg, n.db)
-	if err != nil {
-		return err
-	}
-	if closer, ok := store.(io.Closer); ok {
-		n.closers = append(n.closers, closer.Close)
-	}
-	n.log.Info("analytics store", "backend", store.Backend())
-	var schedules analytics.Schedules
-	if chat != nil {
-		schedules = siteSchedules{chat}
-	}
-	svc, err := analytics.New(ctx, analytics.Config{
-		Store: store, Guard: n.guard, Brokers: n.brokers, DeadLetter: n.producer, Schedules: schedules,
-		BatchSize: n.cfg.AnalyticsBatchSize, BatchWait: n.cfg.AnalyticsBatchWait,
+// wireAnalytics adds the analytics service. ClickHouse is opened in the
+// background (the service retries it and reports itself not ready
+// meanwhile), so that an analytics store outage never keeps the other
+// roles from starting; SQLite opens at once.
+func wireAnalytics(ctx context.Context, n *node) error {
+	cfg := analytics.Config{
+		Guard: n.guard, Brokers: n.brokers, DeadLetter: n.producer,
+		BatchSize: n.cfg.AnalyticsBatchSize, BatchWait: n.cfg.AnalyticsBatchWait, StaffRecheck: n.cfg.StaffRecheck,
 		Logger: n.log.With("component", "analytics"), Registerer: n.reg,
-	})
+	}
+	if n.cfg.ClickHouseAddr != "" {
+		chCfg := clickHouseConfig(n.cfg)
+		cfg.Open = func(ctx context.Context) (analytics.Store, error) { return analytics.OpenClickHouse(ctx, chCfg) }
+		cfg.StoreName = "clickhouse at " + n.cfg.ClickHouseAddr
+		n.log.Info("analytics store", "backend", "clickhouse", "addr", n.cfg.ClickHouseAddr)
+	} else {
+		db, err := n.db("analytics")
+		if err != nil {
+			return err
+		}
+		if cfg.Store, err = analytics.OpenSQLite(ctx, db); err != nil {
+			return err
+		}
+		n.log.Info("analytics store", "backend", cfg.Store.Backend())
+	}
+	svc, err := analytics.New(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("start analytics: %w", err)
 	}
+	n.closers = append(n.closers, svc.Close)
 	n.add("analytics", svc)
+	n.sockets.add(svc)
 	return nil
 }
 
+func clickHouseConfig(s settings) analytics.ClickHouseConfig {
+	return analytics.ClickHouseConfig{
+		Addr: s.ClickHouseAddr, Database: s.ClickHouseDatabase,
+		Username: s.ClickHouseUser, Password: s.ClickHousePassword,
+	}
+}
+
 // openAnalyticsStore opens ClickHouse when --clickhouse is set, otherwise
-// the SQLite file that db opens.
+// the SQLite file that db opens (for replay, which needs the store now).
 func openAnalyticsStore(ctx context.Context, s settings, db func(name string) (*sql.DB, error)) (analytics.Store, error) {
 	if s.ClickHouseAddr != "" {
-		ch, err := analytics.OpenClickHouse(ctx, analytics.ClickHouseConfig{
-			Addr: s.ClickHouseAddr, Database: s.ClickHouseDatabase,
-			Username: s.ClickHouseUser, Password: s.ClickHousePassword,
-		})
+		ch, err := analytics.OpenClickHouse(ctx, clickHouseConfig(s))
 		if err != nil {
 			return nil, fmt.Errorf("open ClickHouse at %s: %w", s.ClickHouseAddr, err)
 		}
@@ -151,27 +229,6 @@ func openAnalyticsStore(ctx context.Context, s settings, db func(name string) (*
 		return nil, err
 	}
 	return analytics.OpenSQLite(ctx, sqlite)
-}
-
-// siteSchedules gives analytics the business hours chat keeps per site.
-type siteSchedules struct{ chat *chatsvc.Service }
-
-func (s siteSchedules) Schedule(ctx context.Context, siteID string) (analytics.BusinessHours, bool, error) {
-	tz, weekly, ok, err := s.chat.SiteSchedule(ctx, siteID)
-	if err != nil || !ok {
-		return analytics.BusinessHours{}, false, err
-	}
-	hours := analytics.BusinessHours{TZ: tz}
-	for day, ranges := range weekly {
-		for _, r := range ranges {
-			span, err := analytics.ParseSpan(r.From + "-" + r.To)
-			if err != nil {
-				return analytics.BusinessHours{}, false, fmt.Errorf("site %s business hours: %w", siteID, err)
-			}
-			hours.Days[day] = append(hours.Days[day], span)
-		}
-	}
-	return hours, true, nil
 }
 
 // runModerationCheck judges JSON lines from stdin, offline.
@@ -229,12 +286,32 @@ func runAnalyticsReplay(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	if closer, ok := store.(io.Closer); ok {
-		defer closer.Close()
+	defer store.Close()
+	// Events naming staff are checked against the staff accounts, as live.
+	var staffStore access.StaffStore
+	if s.Postgres != "" {
+		pool, err := sqlstore.OpenPostgres(ctx, s.Postgres, sqlstore.PostgresOptions{Schema: access.PostgresSchema})
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		if staffStore, err = access.OpenPostgres(ctx, pool); err != nil {
+			return err
+		}
+	} else {
+		adb, err := sqlstore.Open(filepath.Join(s.DataDir, "access.db"))
+		if err != nil {
+			return err
+		}
+		opened = append(opened, adb)
+		if staffStore, err = access.OpenSQLite(ctx, adb); err != nil {
+			return err
+		}
 	}
+	staff := access.NewDirectory(staffStore)
 	fmt.Fprintf(stdout, "replaying %s and %s into %s\n", ingest.TopicChat, ingest.TopicModeration, store.Backend())
 	return analytics.Replay(ctx, analytics.ReplayConfig{
-		Store: store, Brokers: brokers, BatchSize: s.AnalyticsBatchSize, Progress: stdout,
+		Store: store, Brokers: brokers, Staff: staff, BatchSize: s.AnalyticsBatchSize, Progress: stdout,
 		Logger: newLogger(stderr, s.LogLevel),
 	})
 }

@@ -15,8 +15,9 @@ export function rangeParams({from, to, bucket, filters = {}, split, clock}) {
 }
 
 // DRILL_METRICS are the metric names /conversations and /export.csv accept.
-export const DRILL_METRICS = ['new', 'resolved', 'reopened', 'missed', 'offline', 'handled', 'first_response',
-  'reply_time', 'queue_wait', 'resolution', 'csat', 'csat_positive'];
+export const DRILL_METRICS = ['new', 'offline', 'resolved', 'reopened', 'missed', 'late', 'sla_met', 'sla_breached', 'handled',
+  'first_response', 'reply_time', 'queue_wait', 'resolution', 'resolution_last', 'closed_inactive', 'csat', 'csat_positive',
+  'csat_1', 'csat_2', 'csat_3', 'csat_4', 'csat_5', 'surveys', 'engagements', 'transfers_in', 'transfers_out'];
 
 // drillParams are the drill-down selection: point (a bucket label of the
 // report), key (the series key when split), metric and limit.
@@ -35,8 +36,12 @@ export const analyticsAPI = {
   overview: (site) => get('/api/analytics/overview' + query({tz: viewerTZ, site})),
   // GET /api/analytics/agents → {agents:[{agent_id, handled, max_concurrent, avg_concurrent, online_ms, away_ms}]}
   agentLoad: (p) => get('/api/analytics/agents' + query(rangeParams({...p, bucket: ''}))),
-  // GET /api/analytics/moderation → {items, decisions, time_to_review, backlog}
-  moderation: (p) => get('/api/analytics/moderation' + query(rangeParams({...p, bucket: ''}))),
+  // GET /api/analytics/moderation → {items, decisions, moderators, time_to_review, approved_share, backlog, series}
+  moderation: (p) => get('/api/analytics/moderation' + query(rangeParams(p))),
+  // GET /api/analytics/moderation/items → {items:[moderation facts], limit, truncated}
+  moderationItems: (p, drill) => get('/api/analytics/moderation/items' + query({...rangeParams(p), ...drill})),
+  // GET /api/analytics/sites → {sites:[{id, name, timezone, first_response_target_s, reply_target_s, deleted}]}
+  sites: () => get('/api/analytics/sites'),
   // GET /api/analytics/pipeline → {store, ready, error?, loader}
   pipeline: () => get('/api/analytics/pipeline'),
   // WebSocket pushing the overview every 2 s.

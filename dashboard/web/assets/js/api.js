@@ -109,9 +109,16 @@ export class LiveSocket {
       try { frame = JSON.parse(ev.data); } catch { console.warn('undecodable frame', ev.data); return; }
       this.onFrame(frame);
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (ev) => {
       if (this.closed) return;
       this.onStatus('closed');
+      if (ev.code === 1008) {
+        // The server ended the socket with the session (signed out, roles
+        // or password changed): /api/auth/me sends a dead session to the
+        // login page; a live one reconnects with its current access.
+        get('/api/auth/me').then(() => { this.timer = setTimeout(() => this.connect(), this.backoff); }, () => {});
+        return;
+      }
       this.timer = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     });

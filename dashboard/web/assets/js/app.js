@@ -116,6 +116,13 @@ function closeNav() {
 document.getElementById('nav-toggle').addEventListener('click', (e) => {
   const open = body.classList.toggle('nav-open');
   e.currentTarget.setAttribute('aria-expanded', String(open));
+  if (open) nav.querySelector('a')?.focus();
+});
+// Escape closes the folded menu and gives focus back to its button.
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape' || !body.classList.contains('nav-open')) return;
+  closeNav();
+  document.getElementById('nav-toggle').focus();
 });
 document.getElementById('theme-toggle').addEventListener('click', () => toggleTheme());
 document.getElementById('whoami').textContent = `${user.name || user.email} · ${(user.roles || []).join(', ')}`;

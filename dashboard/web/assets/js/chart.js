@@ -9,7 +9,7 @@
 //     series: [{name, values: [number|null, ...]}],
 //     unit: 'count' | 'duration' | 'percent' | 'rating', unitLabel: 'conversations',
 //     height: 240, empty: 'No conversations in this range.', title: 'Volume',
-//     onSelect: (index, seriesIndex) => {...},
+//     onSelect: (index, seriesIndex) => {...},   // click: the series under the pointer; keys 1–9: that series
 //   });
 //   c.update(newOptions); c.destroy();
 import {h, s, replace, fmtDuration, fmtNumber} from './dom.js';
@@ -209,6 +209,31 @@ export function chart(container, options) {
       tip.style.top = '24px';
     };
     const hideTip = () => { tip.hidden = true; hover.setAttribute('visibility', 'hidden'); };
+    // seriesAt picks the series a click at (clientX, clientY) in band i
+    // points at: the bar under it (grouped or stacked), or the nearest line.
+    const seriesAt = (i, e) => {
+      const ctm = svg.getScreenCTM();
+      if (!ctm || !e.clientX && !e.clientY) return 0;
+      const pt = new DOMPoint(e.clientX, e.clientY).matrixTransform(ctm.inverse());
+      if (opts.type === 'bar' && !stacked) {
+        const groupW = Math.max(2, band * 0.75);
+        const k = Math.floor((pt.x - (xc(i) - groupW / 2)) / (groupW / series.length));
+        return Math.min(series.length - 1, Math.max(0, k));
+      }
+      let best = 0;
+      let bestD = Infinity;
+      let base = 0;
+      series.forEach((se, k) => {
+        const v = se.values[i];
+        if (v === null || v === undefined) return;
+        const top = y(stacked ? base + v : v);
+        const bottom = stacked ? y(base) : top;
+        const d = pt.y >= top && pt.y <= bottom ? 0 : Math.min(Math.abs(pt.y - top), Math.abs(pt.y - bottom));
+        if (d < bestD) { best = k; bestD = d; }
+        if (stacked) base += v;
+      });
+      return best;
+    };
     for (let i = 0; i < n; i++) {
       const r = s('rect', {class: 'hit', x: left + band * i, y: 20, width: band, height: plotH, tabindex: i === 0 ? 0 : -1,
         role: opts.onSelect ? 'button' : 'img', 'aria-label': describe(i), 'data-index': i});
@@ -216,7 +241,7 @@ export function chart(container, options) {
       r.addEventListener('focus', () => show(i));
       r.addEventListener('mouseleave', hideTip);
       r.addEventListener('blur', hideTip);
-      r.addEventListener('click', () => opts.onSelect && opts.onSelect(i, 0));
+      r.addEventListener('click', (e) => opts.onSelect && opts.onSelect(i, seriesAt(i, e)));
       r.addEventListener('keydown', (e) => {
         let to = null;
         if (e.key === 'ArrowRight') to = Math.min(n - 1, i + 1);
@@ -231,6 +256,8 @@ export function chart(container, options) {
           next.focus();
         }
         if ((e.key === 'Enter' || e.key === ' ') && opts.onSelect) { e.preventDefault(); opts.onSelect(i, 0); }
+        const digit = Number(e.key);
+        if (opts.onSelect && digit >= 1 && digit <= series.length) { e.preventDefault(); opts.onSelect(i, digit - 1); }
       });
       hits.append(r);
     }

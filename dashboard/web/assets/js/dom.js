@@ -140,7 +140,13 @@ export function fmtDateTime(t, tz) {
 export function fmtTime(t, tz) {
   const d = toDate(t);
   if (Number.isNaN(d.getTime())) return '–';
-  return d.toLocaleTimeString(undefined, {timeZone: tz, hour: '2-digit', minute: '2-digit'});
+  try {
+    return d.toLocaleTimeString(undefined, {timeZone: tz, hour: '2-digit', minute: '2-digit'});
+  } catch {
+    // A zone this browser does not know (the server refuses them; an old
+    // row may still carry one): show the time in the viewer's zone.
+    return d.toLocaleTimeString(undefined, {hour: '2-digit', minute: '2-digit'});
+  }
 }
 
 export function fmtRelative(t) {

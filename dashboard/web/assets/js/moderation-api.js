@@ -33,7 +33,41 @@ export const moderationAPI = {
   savePolicy: (siteId, policy) => put(`/api/moderation/policy/${enc(siteId)}`, policy),
   // Judges text with the given (unsaved) policy, or the site's saved one. → {verdict, normalised}
   testPolicy: (siteId, text, policy) => post('/api/moderation/policy/test', {site_id: siteId, text, policy}),
+  // Puts the term or domain an item's span matched on the site's allow or block list.
+  // list: allow | block → {site_id, list, kind: term|domain, value, removed_from?, policy}
+  teachList: (id, list, match, reason = '') => post(`/api/moderation/items/${enc(id)}/lists`, reason ? {list, match, reason} : {list, match}),
+  // → {since, days, sites: [{site_id, decided, removed, precision, by_category: [{key, decided, removed, precision}], by_source: [...]}]}
+  precision: (filters) => get('/api/moderation/precision' + query(filters)),
+  // The labels export (JSON lines for moderation/cmd/train), downloaded by the browser.
+  labelsURL: (filters) => '/api/moderation/labels' + query(filters),
 };
+
+// sourceName reads a span or verdict source for people: "rules",
+// "model parley-lr@2", "classifier x".
+export function sourceName(src) {
+  const s = src || 'rules';
+  const i = s.indexOf(':');
+  return i < 0 ? s : `${s.slice(0, i)} ${s.slice(i + 1)}`;
+}
+
+// decidingSources lists the detectors that set an item's action: its
+// verdict's sources marked decided, else (older items) its spans' sources.
+export function decidingSources(it) {
+  const out = new Set((it.sources || []).filter((s) => s.decided).map((s) => s.source || 'rules'));
+  if (out.size === 0) for (const sp of it.spans || []) out.add(sp.source || 'rules');
+  return [...out].sort();
+}
+
+// teachable lists an item's distinct matched terms and domains: what a
+// moderator can put on the allow or block list ({match, kind, category}).
+export function teachable(it) {
+  const seen = new Map();
+  for (const sp of it.spans || []) {
+    if (!sp.match || seen.has(sp.match)) continue;
+    seen.set(sp.match, {match: sp.match, kind: (sp.rule || '').startsWith('link:') ? 'domain' : 'term', category: sp.category});
+  }
+  return [...seen.values()];
+}
 
 // highlight splits text into text nodes and <mark> elements for spans given
 // as byte offsets [start, end) into the UTF-8 encoding of text.
@@ -54,11 +88,12 @@ export function highlight(text, spans, h) {
   return out;
 }
 
-// siteChoices lists the sites a moderator can pick: every site for admins
-// (the chat admin API), otherwise the sites seen in the review queue.
+// siteChoices lists the sites a moderator can pick: the sites they work
+// on (every site for admins) from the chat service, otherwise the sites
+// seen in the review queue.
 export async function siteChoices() {
   try {
-    const {sites} = await get('/api/chat/sites');
+    const {sites} = await get('/api/chat/my-sites');
     return (sites || []).map((s) => ({id: s.id, name: s.name}));
   } catch {
     const ids = new Set();

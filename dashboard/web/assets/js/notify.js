@@ -15,8 +15,10 @@ export function unlock() {
 document.addEventListener('pointerdown', unlock, {once: true});
 document.addEventListener('keydown', unlock, {once: true});
 
+// beep plays a short tone and reports whether it could (the page has had
+// a user gesture and the browser lets it play sound).
 export function beep(kind = 'message') {
-  if (!audio || audio.state !== 'running') return;
+  if (!audio || audio.state !== 'running') return false;
   const now = audio.currentTime;
   const tones = kind === 'conversation' ? [660, 880] : [740];
   tones.forEach((f, i) => {
@@ -30,6 +32,7 @@ export function beep(kind = 'message') {
     osc.start(now + i * 0.14);
     osc.stop(now + i * 0.14 + 0.14);
   });
+  return true;
 }
 
 export function notificationsState() {

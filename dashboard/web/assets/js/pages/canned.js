@@ -5,10 +5,12 @@ import {get, post, put, del} from '../api.js';
 
 const SHORTCUT = '[a-z0-9_\\-]{1,32}';
 
-export async function mount(root) {
+export async function mount(root, ctx) {
+  const isAdmin = (ctx?.user?.roles || []).includes('admin');
   const list = h('div', {id: 'canned-list'});
   const err = h('p', {class: 'error', role: 'alert', hidden: true});
-  const siteSel = h('select', {id: 'canned-site', name: 'site_id'}, h('option', {value: ''}, 'Every site'));
+  // Replies for every site are an admin's; others choose one of their sites.
+  const siteSel = h('select', {id: 'canned-site', name: 'site_id'}, isAdmin ? h('option', {value: ''}, 'Every site') : null);
   const form = h('form', {class: 'card', id: 'new-canned-form', 'aria-label': 'New canned reply'},
     h('h2', {style: {marginTop: 0}}, 'Add a canned reply'),
     h('div', {class: 'form-grid'},
@@ -24,12 +26,15 @@ export async function mount(root) {
 
   const siteNames = {};
   try {
-    const {sites} = await get('/api/chat/sites');
+    const {sites} = await get('/api/chat/my-sites');
     for (const s of sites || []) {
       siteNames[s.id] = s.name;
       siteSel.append(h('option', {value: s.id}, s.name));
     }
-  } catch { /* only admins list sites: supervisors manage replies for every site */ }
+  } catch (ex) {
+    err.textContent = `Your sites failed to load: ${ex.message}`;
+    err.hidden = false;
+  }
 
   async function load() {
     let canned;

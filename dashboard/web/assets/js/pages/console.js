@@ -4,7 +4,8 @@
 // context and presence. All conversation text is rendered with textContent.
 import {h, replace, toast, formDialog, fmtTime, fmtDateTime, fmtRelative} from '../dom.js';
 import {get, post, api, query, LiveSocket} from '../api.js';
-import {beep, notify, notificationsState, askNotifications} from '../notify.js';
+import {notificationsState, askNotifications} from '../notify.js';
+import {loadPreferences, sound, desktop, setUnread, mentions, editPreferences} from '../alerts.js';
 
 const STATUS_LABEL = {open: 'Open', pending: 'Pending', resolved: 'Resolved'};
 const MAX_CHARS = 4000;
@@ -15,6 +16,7 @@ function visitorName(c) {
 
 export async function mount(root, ctx) {
   const me = ctx.user;
+  loadPreferences();
   const state = {
     scope: ctx.params.get('scope') || 'mine',
     status: ctx.params.get('status') || 'open',
@@ -37,6 +39,7 @@ export async function mount(root, ctx) {
     ['online', 'away', 'offline'].map((p) => h('option', {value: p}, p[0].toUpperCase() + p.slice(1))));
   const liveDot = h('span', {class: 'live-dot', title: 'Connection'});
   const notifBtn = h('button', {type: 'button', class: 'small', id: 'enable-notifications', hidden: notificationsState() !== 'default'}, 'Enable notifications');
+  const settingsBtn = h('button', {type: 'button', class: 'small', id: 'notification-settings-open', onclick: () => editPreferences(me)}, 'Notification settings');
   const scopeSeg = h('div', {class: 'seg', role: 'group', 'aria-label': 'Whose conversations'},
     ['unassigned', 'mine', 'all'].map((s) => h('button', {type: 'button', 'data-scope': s, 'aria-pressed': String(state.scope === s)}, s[0].toUpperCase() + s.slice(1))));
   const statusSeg = h('div', {class: 'seg', role: 'group', 'aria-label': 'Status'},
@@ -64,7 +67,7 @@ export async function mount(root, ctx) {
   replace(root,
     h('div', {class: 'row', style: {marginBottom: '10px'}},
       h('h1', {id: 'page-title', style: {margin: 0}}, 'Inbox'), liveDot,
-      h('span', {class: 'spacer'}), notifBtn,
+      h('span', {class: 'spacer'}), notifBtn, settingsBtn,
       h('label', {for: 'presence', class: 'inline-label'}, 'Status'), presenceSel),
     consoleEl);
 
@@ -149,9 +152,8 @@ export async function mount(root, ctx) {
       const th = thread(c.id);
       const label = visitorName(c);
       return h('li', {},
-        h('button', {type: 'button', 'data-id': c.id, 'aria-current': String(state.active === c.id),
-          'aria-label': `${label}${th.unread ? `, ${th.unread} unread` : ''}`, onclick: () => openConversation(c.id)},
-          h('span', {class: 'who'}, label, th.unread ? h('span', {class: 'badge', 'data-unread': th.unread}, String(th.unread)) : null,
+        h('button', {type: 'button', 'data-id': c.id, 'aria-current': String(state.active === c.id), onclick: () => openConversation(c.id)},
+          h('span', {class: 'who'}, label, th.unread ? h('span', {class: 'badge', 'data-unread': th.unread}, String(th.unread), h('span', {class: 'sr-only'}, ' unread')) : null,
             h('span', {class: 'spacer'}), h('span', {class: 'muted'}, fmtRelative(c.updated_at))),
           h('div', {class: 'preview'}, c.last_message ? c.last_message.preview : 'No messages yet'),
           h('div', {class: 'muted'}, c.assignee ? `→ ${c.assignee.name}` : (c.routing === 'queued' ? `Waiting · #${c.queue_position}` : c.routing === 'bot' ? 'With the bot' : 'Unassigned'))));
@@ -166,6 +168,7 @@ export async function mount(root, ctx) {
         onclick: () => openConversation(id)}, c ? visitorName(c) : id.slice(-6),
         th.unread ? h('span', {class: 'badge'}, ` ${th.unread}`) : null);
     }));
+    setUnread([...state.threads.values()].reduce((n, th) => n + th.unread, 0));
   }
 
   async function openConversation(id) {
@@ -225,7 +228,7 @@ export async function mount(root, ctx) {
       h('span', {class: ['pill', c.status === 'resolved' ? 'ok' : c.status === 'pending' ? 'warn' : '']}, STATUS_LABEL[c.status] || c.status),
       h('span', {class: 'muted'}, c.assignee ? `Assigned to ${c.assignee.name}` : 'Unassigned'),
       h('span', {class: 'spacer'}), buttons,
-      h('button', {type: 'button', class: 'small', 'aria-label': 'Visitor details', onclick: () => consoleEl.classList.toggle('show-context')}, 'Info'),
+      h('button', {type: 'button', class: 'small', 'aria-controls': 'context', title: 'Visitor details', onclick: () => consoleEl.classList.toggle('show-context')}, 'Info'),
       h('button', {type: 'button', class: 'small', 'aria-label': 'Close conversation tab', onclick: () => closeTab(id)}, '✕'));
   }
 
@@ -325,11 +328,15 @@ export async function mount(root, ctx) {
         const isNew = upsert(c, true);
         const th = thread(c.id);
         if (isNew && c.status === 'open' && (!c.assignee || c.assignee.id === me.id)) {
-          beep('conversation');
-          notify('New conversation', `${visitorName(c)}: ${c.last_message?.preview || ''}`, () => openConversation(c.id));
+          sound('conversation');
+          desktop('conversation', 'New conversation', `${visitorName(c)}: ${c.last_message?.preview || ''}`, () => openConversation(c.id));
         } else if (prev && !isSubscribed(c.id) && (c.last_seq || 0) > (prev.last_seq || 0) && c.last_message?.role === 'visitor' && matches(c)) {
-          beep('message');
-          notify(visitorName(c), c.last_message.preview, () => openConversation(c.id));
+          sound('message');
+          desktop('message', visitorName(c), c.last_message.preview, () => openConversation(c.id));
+        }
+        if (prev?.assignee && prev.assignee.id !== me.id && c.assignee?.id === me.id) {
+          sound('conversation');
+          desktop('transfer', 'Conversation transferred to you', `${visitorName(c)}${prev.assignee.name ? ` (from ${prev.assignee.name})` : ''}`, () => openConversation(c.id));
         }
         if (c.assignee && c.assignee.id === me.id && !isSubscribed(c.id) && c.status !== 'resolved' && (!prev || !prev.assignee || prev.assignee.id !== me.id)) {
           // Newly assigned to me: open it alongside the others.
@@ -359,9 +366,12 @@ export async function mount(root, ctx) {
           if (state.active === id && document.visibilityState === 'visible') markRead(id);
           else th.unread++;
           if (!seen) {
-            beep('message');
-            notify(c ? visitorName(c) : 'New message', m.text, () => openConversation(id));
+            sound('message');
+            desktop('message', c ? visitorName(c) : 'New message', m.text, () => openConversation(id));
           }
+        } else if (m.kind === 'note' && m.author?.id !== me.id && mentions(m.text, me)) {
+          sound('message');
+          desktop('mention', `${m.author?.name || 'A colleague'} mentioned you`, m.text, () => openConversation(id));
         }
         if (state.active === id) renderMessages();
         renderInbox();
@@ -619,6 +629,7 @@ export async function mount(root, ctx) {
 
   return () => {
     sock.close();
+    setUnread(0);
     document.removeEventListener('visibilitychange', onVisible);
     window.removeEventListener('focus', onVisible);
   };

@@ -1,11 +1,15 @@
 // Moderators' review queue: offending span highlighted with the
-// conversation around it, severity and category, claim, approve, remove,
-// ban with a duration, mark reviewed; keyboard shortcuts (j/k move, c claim,
-// a approve, r remove, b ban, m mark reviewed, x select) and bulk actions.
-// The API is moderation/api.go (moderation-api.js).
-import {h, replace, toast, formDialog, fmtDateTime, fmtRelative} from '../dom.js';
+// conversation around it, severity and category, which detector decided
+// (rules, the model and its version, a classifier), claim, approve,
+// remove, ban with a duration, mark reviewed; one click puts a matched
+// term or domain on the site's allow or block list; keyboard shortcuts
+// (j/k move, c claim, a approve, r remove, b ban, m mark reviewed, x
+// select) and bulk actions. Above the queue, the precision of the
+// sites' moderation from moderators' decisions and the labels export.
+// The API is moderation/api.go and api_teach.go (moderation-api.js).
+import {h, replace, toast, formDialog, fmtDateTime, fmtRelative, fmtNumber} from '../dom.js';
 import {get} from '../api.js';
-import {moderationAPI, highlight, STATUSES} from '../moderation-api.js';
+import {moderationAPI, highlight, STATUSES, sourceName, decidingSources, teachable, siteChoices} from '../moderation-api.js';
 
 const BAN_DURATIONS = [['1h', '1 hour'], ['24h', '1 day'], ['7d', '7 days'], ['30d', '30 days'], ['365d', '1 year']];
 
@@ -24,8 +28,11 @@ export async function mount(root, ctx) {
     h('button', {type: 'button', class: 'small', onclick: () => bulkDecide('remove')}, 'Remove selected'),
     h('button', {type: 'button', class: 'small', onclick: () => bulkDecide('reviewed')}, 'Mark selected reviewed'));
   const listEl = h('div', {class: 'queue', id: 'queue', role: 'list', 'aria-label': 'Review queue'});
+  const precisionEl = h('details', {class: 'card precision', id: 'precision'},
+    h('summary', {}, 'Precision from moderators\' decisions (last 30 days)'), h('p', {class: 'muted'}, 'Loading…'));
   replace(root,
     h('h1', {id: 'page-title'}, 'Review queue'),
+    precisionEl,
     h('div', {class: 'toolbar'},
       h('div', {class: 'group'}, h('label', {for: 'queue-status'}, 'Show'), statusSel),
       h('div', {class: 'group'}, h('label', {for: 'queue-category'}, 'Category'), catSel),
@@ -33,6 +40,31 @@ export async function mount(root, ctx) {
     h('p', {class: 'muted'}, 'Keys: ', ...[['j', 'k', 'next/previous'], ['c', 'claim'], ['a', 'approve'], ['r', 'remove'], ['b', 'ban'], ['m', 'mark reviewed'], ['x', 'select']]
       .flatMap((k) => [...k.slice(0, -1).map((x) => h('span', {class: 'kbd'}, x)), ` ${k[k.length - 1]}  `])),
     listEl);
+
+  // The share of the queued items moderators removed, per site, with the
+  // categories and the deciding detectors that were right least often.
+  let siteNames = null;
+  async function loadPrecision() {
+    try {
+      const r = await moderationAPI.precision({days: 30});
+      if (siteNames === null) siteNames = Object.fromEntries((await siteChoices()).map((x) => [x.id, x.name]));
+      const pct = (x) => `${fmtNumber(100 * x)}%`;
+      const keyed = (rows, label) => rows.length === 0 ? null : h('table', {class: 'data'},
+        h('thead', {}, h('tr', {}, h('th', {scope: 'col'}, label), h('th', {scope: 'col', class: 'num'}, 'Precision'),
+          h('th', {scope: 'col', class: 'num'}, 'Removed'), h('th', {scope: 'col', class: 'num'}, 'Decided'))),
+        h('tbody', {}, rows.map((k) => h('tr', {}, h('td', {}, label === 'Source' ? sourceName(k.key) : k.key),
+          h('td', {class: 'num'}, pct(k.precision)), h('td', {class: 'num'}, k.removed), h('td', {class: 'num'}, k.decided)))));
+      replace(precisionEl, precisionEl.querySelector('summary'),
+        h('p', {class: 'muted'}, 'Of the flagged and blocked items moderators approved or removed, the share they removed. ',
+          h('a', {href: moderationAPI.labelsURL({}), download: 'parley-labels.jsonl', id: 'labels-export'}, 'Export labels'),
+          ' (JSON lines for retraining the model, see docs/moderation.md).'),
+        r.sites.length === 0 ? h('p', {class: 'empty'}, 'No decisions yet.') : r.sites.map((p) => h('div', {class: 'site-precision', 'data-site': p.site_id},
+          h('h3', {}, `${siteNames[p.site_id] || `Site ${p.site_id}`}: `, h('strong', {class: 'precision-value'}, pct(p.precision)), ` (${p.removed} of ${p.decided} removed)`),
+          h('div', {class: 'row', style: {alignItems: 'flex-start'}}, keyed(p.by_source, 'Source'), keyed(p.by_category, 'Category')))));
+    } catch (err) {
+      replace(precisionEl, precisionEl.querySelector('summary'), h('p', {class: 'error'}, `Precision failed to load: ${err.message}`));
+    }
+  }
 
   async function load() {
     try {
@@ -60,7 +92,7 @@ export async function mount(root, ctx) {
     const before = around.filter((m) => m.seq < it.message_seq);
     const after = around.filter((m) => m.seq > it.message_seq);
     const ctxLine = (m) => h('div', {}, `${m.role}: ${m.text}`);
-    return h('article', {class: 'card queue-item', role: 'listitem', 'data-id': it.id, 'aria-current': String(current), tabindex: current ? 0 : -1,
+    return h('div', {class: 'card queue-item', role: 'listitem', 'data-id': it.id, 'aria-current': String(current), tabindex: current ? 0 : -1,
       onclick: () => { state.cursor = i; render(false); loadDetail(it); }},
       checkbox,
       h('div', {},
@@ -74,6 +106,9 @@ export async function mount(root, ctx) {
         before.length ? h('div', {class: 'context-msgs'}, before.map(ctxLine)) : null,
         h('p', {class: 'text'}, highlight(it.text, it.spans, h)),
         after.length ? h('div', {class: 'context-msgs'}, after.map(ctxLine)) : null,
+        h('div', {class: 'row sources'}, h('span', {class: 'muted'}, 'Decided by'),
+          decidingSources(it).map((src) => h('span', {class: 'pill source', title: src}, sourceName(src)))),
+        it.status === 'open' ? teachRow(it) : null,
         h('div', {class: 'muted'}, `${it.actor_role || 'visitor'} ${it.visitor_id || '?'} · site ${it.site_id || '?'}`,
           it.conversation_id ? [' · ', h('a', {href: `/app/conversations/${encodeURIComponent(it.conversation_id)}`}, 'conversation')] : null)),
       h('div', {class: 'row', style: {flexDirection: 'column', alignItems: 'stretch'}},
@@ -84,7 +119,31 @@ export async function mount(root, ctx) {
         h('button', {type: 'button', class: 'small', 'data-action': 'reviewed', onclick: (e) => { e.stopPropagation(); decide(it, 'reviewed'); }}, 'Reviewed (m)')));
   }
 
+  // teachRow offers, for every term or domain the item matched, one click
+  // to put it on the site's allow list or block list.
+  function teachRow(it) {
+    const items = teachable(it);
+    if (items.length === 0) return null;
+    return h('div', {class: 'teach'}, items.map((t) => h('div', {class: 'row', 'data-match': t.match},
+      h('span', {class: 'muted'}, `${t.kind === 'domain' ? 'Domain' : 'Term'} `, h('code', {}, t.match), ` (${t.category})`),
+      h('button', {type: 'button', class: 'small', 'data-action': 'allow-list', title: `Never flag ${t.match} on this site again`,
+        onclick: (e) => { e.stopPropagation(); teach(it, 'allow', t); }}, 'Add to allow list'),
+      h('button', {type: 'button', class: 'small', 'data-action': 'block-list', title: `Always block ${t.match} on this site`,
+        onclick: (e) => { e.stopPropagation(); teach(it, 'block', t); }}, 'Add to block list'))));
+  }
+
+  async function teach(it, list, t) {
+    try {
+      const r = await moderationAPI.teachList(it.id, list, t.match, `from review item ${it.id}`);
+      const moved = r.removed_from ? ` (taken off the ${r.removed_from} list)` : '';
+      toast(`${t.match} is on the ${r.list} list of ${(siteNames && siteNames[r.site_id]) || `site ${r.site_id}`}${moved}`, 'ok');
+    } catch (err) { toast(err.message, 'error'); }
+  }
+
   function render(focus = true) {
+    // A list role only while there are items: an empty list role has no listitem.
+    if (state.items.length === 0) listEl.removeAttribute('role');
+    else listEl.setAttribute('role', 'list');
     replace(listEl, state.items.length === 0 ? h('p', {class: 'empty'}, 'Nothing to review. 🎉') : state.items.map(itemEl));
     updateCount();
     const cur = listEl.querySelector('[aria-current="true"]');
@@ -142,6 +201,7 @@ export async function mount(root, ctx) {
       toast(`${LABEL[decision] || 'Ban'}: done`, 'ok');
       state.selected.delete(it.id);
       await load();
+      loadPrecision();
     } catch (err) { toast(err.message, 'error'); }
   }
 
@@ -185,6 +245,7 @@ export async function mount(root, ctx) {
   catSel.addEventListener('change', () => { state.category = catSel.value; load(); });
 
   await load();
+  loadPrecision();
   const timer = setInterval(() => { if (!document.querySelector('dialog[open]')) load(); }, 10000);
   return () => { document.removeEventListener('keydown', onKey); clearInterval(timer); };
 }

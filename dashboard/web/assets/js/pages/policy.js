@@ -6,17 +6,17 @@ import {moderationAPI, highlight, siteChoices} from '../moderation-api.js';
 export async function mount(root, ctx) {
   const siteSel = h('select', {id: 'policy-site'});
   const stamp = h('span', {class: 'muted', id: 'policy-stamp'});
-  const editor = h('textarea', {id: 'policy-json', rows: 22, spellcheck: 'false', style: {width: '100%', fontFamily: 'ui-monospace, monospace'}});
+  const editor = h('textarea', {id: 'policy-json', 'aria-labelledby': 'policy-json-title', rows: 22, spellcheck: 'false', style: {width: '100%', fontFamily: 'ui-monospace, monospace'}});
   const err = h('p', {class: 'error', role: 'alert', hidden: true, id: 'policy-error'});
-  const testText = h('textarea', {id: 'policy-test-text', rows: 3, style: {width: '100%'}, placeholder: 'Type a message to see what the policy does with it'});
+  const testText = h('textarea', {id: 'policy-test-text', 'aria-labelledby': 'policy-test-title', rows: 3, style: {width: '100%'}, placeholder: 'Type a message to see what the policy does with it'});
   const testOut = h('div', {id: 'policy-test-result', 'aria-live': 'polite'});
   replace(root, h('h1', {id: 'page-title'}, 'Moderation policy'),
     h('div', {class: 'toolbar'}, h('div', {class: 'group'}, h('label', {for: 'policy-site'}, 'Site'), siteSel), stamp),
     h('div', {class: 'grid-2'},
-      h('section', {class: 'card'}, h('h2', {style: {marginTop: 0}}, 'Policy (JSON)'), editor, err,
+      h('section', {class: 'card'}, h('h2', {id: 'policy-json-title', style: {marginTop: 0}}, 'Policy (JSON)'), editor, err,
         h('div', {class: 'row'}, h('button', {type: 'button', class: 'primary', id: 'policy-save', onclick: save}, 'Save policy'),
           h('button', {type: 'button', onclick: load}, 'Discard changes'))),
-      h('section', {class: 'card'}, h('h2', {style: {marginTop: 0}}, 'Test'), testText,
+      h('section', {class: 'card'}, h('h2', {id: 'policy-test-title', style: {marginTop: 0}}, 'Test'), testText,
         h('button', {type: 'button', id: 'policy-test', onclick: test}, 'Test against this policy'), testOut)));
 
   const sites = await siteChoices();

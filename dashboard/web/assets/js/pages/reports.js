@@ -7,40 +7,66 @@ import {chart} from '../chart.js';
 import {analyticsAPI, rememberFacts} from '../analytics.js';
 import {PRESETS, presetRange, customRange, autoBucket, dateInput, viewerTZ} from '../timerange.js';
 
+const pct = (t) => (t.met + t.breached ? t.share * 100 : null);
+
+// Each chart series: [name, value of a point, drill-down metric].
 const CHARTS = [
   {id: 'volume', title: 'Conversations', type: 'bar', unit: 'count', unitLabel: 'conversations',
-    series: [['New', (p) => p.conversations.new, 'new'], ['Resolved', (p) => p.conversations.resolved, 'resolved'], ['Missed', (p) => p.conversations.missed, 'missed']]},
+    series: [['New chats', (p) => p.conversations.new, 'new'], ['Resolved', (p) => p.conversations.resolved, 'resolved'],
+      ['Missed', (p) => p.conversations.missed, 'missed'], ['Answered late', (p) => p.conversations.late, 'late'],
+      ['Offline messages', (p) => p.conversations.offline, 'offline']]},
+  {id: 'sla', title: 'Service level (share within the site\'s targets)', type: 'line', unit: 'percent',
+    series: [['First responses', (p) => pct(p.sla.first_response), 'sla_breached'], ['Later replies', (p) => pct(p.sla.replies), 'reply_time']]},
   {id: 'first-response', title: 'First response time', type: 'line', unit: 'duration',
     metric: 'first_response',
     series: [['Median', (p) => (p.first_response.count ? p.first_response.median_ms : null)], ['p90', (p) => (p.first_response.count ? p.first_response.p90_ms : null)]]},
   {id: 'reply-time', title: 'Reply time', type: 'line', unit: 'duration',
     metric: 'reply_time',
     series: [['Median', (p) => (p.reply_time.count ? p.reply_time.median_ms : null)], ['p90', (p) => (p.reply_time.count ? p.reply_time.p90_ms : null)]]},
-  {id: 'resolution', title: 'Resolution time', type: 'line', unit: 'duration',
-    metric: 'resolution',
-    series: [['Median', (p) => (p.resolution.count ? p.resolution.median_ms : null)], ['p90', (p) => (p.resolution.count ? p.resolution.p90_ms : null)]]},
-  {id: 'csat', title: 'CSAT (share of 4–5 ratings)', type: 'line', unit: 'percent',
-    metric: 'csat',
-    series: [['Positive', (p) => (p.csat.rated ? p.csat.share * 100 : null)]]},
+  {id: 'resolution', title: 'Resolution time (median)', type: 'line', unit: 'duration',
+    series: [['First close', (p) => (p.resolution.count ? p.resolution.median_ms : null), 'resolution'],
+      ['Last close', (p) => (p.resolution_last.count ? p.resolution_last.median_ms : null), 'resolution_last']]},
+  {id: 'closed-by', title: 'Closed by', type: 'bar', unit: 'count', unitLabel: 'conversations', stacked: true, metric: 'resolved',
+    series: [['Agent', (p) => p.conversations.closed_by.agent], ['Bot', (p) => p.conversations.closed_by.bot],
+      ['Visitor', (p) => p.conversations.closed_by.visitor], ['Inactivity', (p) => p.conversations.closed_by.inactive, 'closed_inactive']]},
+  {id: 'csat', title: 'CSAT (by rating time)', type: 'line', unit: 'percent',
+    series: [['Positive (4–5)', (p) => (p.csat.rated ? p.csat.share * 100 : null), 'csat_positive'],
+      ['Response rate', (p) => (p.csat.offered ? p.csat.response_rate * 100 : null), 'surveys']]},
+  {id: 'csat-ratings', title: 'CSAT ratings', type: 'bar', unit: 'count', unitLabel: 'ratings', stacked: true,
+    series: [1, 2, 3, 4, 5].map((r) => [`${r}`, (p) => p.csat.ratings[r - 1], `csat_${r}`])},
   {id: 'messages', title: 'Messages', type: 'bar', unit: 'count', unitLabel: 'messages', stacked: true, metric: '',
     series: [['Visitors', (p) => p.messages.visitor], ['Agents', (p) => p.messages.agent], ['Bot', (p) => p.messages.bot]]},
 ];
 
-const SPLIT_COLUMNS = [
-  {key: 'new', label: 'New', numeric: true, format: (v) => fmtNumber(v)},
-  {key: 'resolved', label: 'Resolved', numeric: true, format: (v) => fmtNumber(v)},
-  {key: 'missed', label: 'Missed', numeric: true, format: (v) => fmtNumber(v)},
-  {key: 'frt', label: 'First response (median)', numeric: true, format: (v) => fmtDuration(v), csv: (r) => r.frt},
-  {key: 'frt90', label: 'First response (p90)', numeric: true, format: (v) => fmtDuration(v)},
-  {key: 'res', label: 'Resolution (median)', numeric: true, format: (v) => fmtDuration(v)},
-  {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v === null ? '–' : `${fmtNumber(v * 100, 0)} %`)},
+const pctCol = (key, label) => ({key, label, numeric: true, format: (v) => (v === null ? '–' : `${fmtNumber(v * 100, 0)} %`)});
+const durCol = (key, label) => ({key, label, numeric: true, format: (v) => fmtDuration(v)});
+const numCol = (key, label) => ({key, label, numeric: true, format: (v) => fmtNumber(v)});
+
+// Conversation figures (by site; the conversation's last agent or team).
+const SITE_COLUMNS = [
+  numCol('new', 'New'), numCol('resolved', 'Resolved'), numCol('missed', 'Missed'), numCol('late', 'Late'),
+  durCol('frt', 'First response (median)'), durCol('frt90', 'First response (p90)'), pctCol('sla', 'SLA first response'),
+  durCol('res', 'Resolution (median)'), pctCol('reopen', 'Reopen rate'), pctCol('csat', 'CSAT'),
+];
+
+// Engagement figures (each agent's or team's part of conversations).
+const ENGAGEMENT_COLUMNS = [
+  numCol('engagements', 'Engagements'), numCol('tin', 'Transfers in'), numCol('tout', 'Transfers out'),
+  durCol('efr', 'First response (median)'), durCol('erep', 'Reply (median)'), durCol('ehand', 'Handling (median)'),
+  pctCol('esla', 'SLA first response'), pctCol('ereplies', 'SLA replies'), numCol('resolved', 'Resolved'), pctCol('csat', 'CSAT'),
 ];
 
 function summary(p) {
+  const share = (t) => (t.met + t.breached ? t.share : null);
+  const e = p.engagements;
   return {
-    new: p.conversations.new, resolved: p.conversations.resolved, missed: p.conversations.missed,
+    new: p.conversations.new, resolved: p.conversations.resolved, missed: p.conversations.missed, late: p.conversations.late,
     frt: p.first_response.count ? p.first_response.median_ms : null, frt90: p.first_response.count ? p.first_response.p90_ms : null,
-    res: p.resolution.count ? p.resolution.median_ms : null, csat: p.csat.rated ? p.csat.share : null,
+    sla: share(p.sla.first_response), res: p.resolution.count ? p.resolution.median_ms : null,
+    reopen: p.conversations.resolved ? p.conversations.reopen_rate : null, csat: p.csat.rated ? p.csat.share : null,
+    engagements: e.count, tin: e.transfers_in, tout: e.transfers_out,
+    efr: e.first_response.count ? e.first_response.median_ms : null, erep: e.reply_time.count ? e.reply_time.median_ms : null,
+    ehand: e.handling.count ? e.handling.median_ms : null, esla: share(e.sla.first_response), ereplies: share(e.sla.replies),
   };
 }
 
@@ -106,10 +132,12 @@ export async function mount(root, ctx) {
     fill(agentSel, (dir.staff || []).filter((u) => u.roles.includes('agent') || u.roles.includes('admin')).map((u) => [u.id, u.name]));
     fill(teamSel, (dir.teams || []).map((t) => [t.id, t.name]));
   } catch (err) { toast(`Staff names unavailable: ${err.message}`, 'error'); }
-  get('/api/chat/sites').then((r) => {
-    for (const s of r.sites || []) names.site[s.id] = s.name;
-    fill(siteSel, (r.sites || []).map((s) => [s.id, s.name]));
-  }).catch(() => { /* supervisors without admin see site ids */ });
+  // The sites the user works on (every site for admins), from analytics.
+  try {
+    const r = await analyticsAPI.sites();
+    for (const s of r.sites || []) names.site[s.id] = s.name + (s.deleted ? ' (deleted)' : '');
+    fill(siteSel, (r.sites || []).map((s) => [s.id, names.site[s.id]]));
+  } catch (err) { toast(`Site names unavailable: ${err.message}`, 'error'); }
 
   function range() {
     if (state.preset === 'custom') return customRange(fromIn.value, toIn.value);
@@ -195,6 +223,7 @@ export async function mount(root, ctx) {
   async function loadTables(q) {
     const parts = [];
     for (const [dim, label] of [['agent', 'By agent'], ['team', 'By team'], ['site', 'By site']]) {
+      const columns = dim === 'site' ? SITE_COLUMNS : ENGAGEMENT_COLUMNS;
       try {
         const r = await analyticsAPI.report({...q, bucket: '', split: dim});
         if (dim === 'site') {
@@ -202,11 +231,15 @@ export async function mount(root, ctx) {
           for (const k of unknown) names.site[k] = k;
           fill(siteSel, unknown.map((k) => [k, k]));
         }
-        const rows = r.series.filter((s) => s.points.length).map((s) => ({key: s.key, name: names[dim][s.key] || s.key || '(none)', ...summary(s.points[0])}));
-        parts.push(h('section', {id: `table-${dim}`}, h('h2', {}, label), table([{key: 'name', label: label.replace('By ', '')}, ...SPLIT_COLUMNS], rows, {
-          empty: 'No conversations in this range.',
-          onRow: (row) => { if (row.key) drillDown({filter: {[dim]: row.key}, label: row.name}); },
-        })));
+        const rows = r.series.filter((s) => s.points.length).map((s) => ({key: s.key, name: names[dim][s.key] || s.key || '(none)', ...summary(s.points[0])}))
+          .filter((row) => dim === 'site' || row.engagements > 0 || row.new > 0);
+        const note = dim === 'site' ? 'Conversations started in the range.'
+          : `Engagements: each ${dim === 'agent' ? 'agent' : 'team'}'s part of the conversations (transfers split a conversation); resolved and CSAT belong to the last owner.`;
+        parts.push(h('section', {id: `table-${dim}`}, h('h2', {}, label), h('p', {class: 'muted'}, note),
+          table([{key: 'name', label: label.replace('By ', '')}, ...columns], rows, {
+            empty: 'No conversations in this range.',
+            onRow: (row) => { if (row.key) drillDown({filter: {[dim]: row.key}, metric: dim === 'site' ? '' : 'engagements', label: row.name}); },
+          })));
       } catch (err) {
         parts.push(h('p', {class: 'error'}, `${label}: ${err.message}`));
       }
@@ -238,9 +271,10 @@ export async function mount(root, ctx) {
         {key: 'agent_id', label: 'Agent', format: (v) => names.agent[v] || v || '–'},
         {key: 'site_id', label: 'Site', format: (v) => names.site[v] || v || ''},
         {key: 'channel', label: 'Channel'},
-        {key: 'status', label: 'Status', render: (row) => (row.missed ? 'missed' : row.open ? 'open' : row.resolved_at ? 'resolved' : 'closed')},
+        {key: 'status', label: 'Status', render: (row) => (row.missed ? 'missed' : row.sla === 2 ? 'answered late' : row.open ? 'open' : row.resolved_at ? 'resolved' : 'closed')},
         {key: 'first_response_ms', label: 'First response', numeric: true, format: (v) => (v >= 0 ? (v < 1000 ? `${fmtNumber(v)} ms` : fmtDuration(v)) : '–')},
-        {key: 'csat', label: 'CSAT', numeric: true, format: (v) => (v ? `${v}/5` : '–')},
+        {key: 'csat', label: 'CSAT', numeric: true, format: (v, r) => (v ? `${v}/5${r.csat_comment ? ' “' + r.csat_comment + '”' : ''}` : '–')},
+        {key: 'reason', label: 'Why', render: (row) => row.reason || ''},
       ];
       replace(drill_, h('div', {class: 'row'}, h('h2', {}, title), h('span', {class: 'spacer'}),
         h('a', {class: 'button', href: analyticsAPI.exportURL(q, drill), download: 'conversations.csv', id: 'drill-export'}, 'Download CSV')),
@@ -250,7 +284,7 @@ export async function mount(root, ctx) {
         ctx.navigate(`/app/conversations/${encodeURIComponent(row.conversation_id)}`);
       }}));
       drill_.dataset.count = String(list.length);
-      drill_.scrollIntoView({block: 'start', behavior: 'smooth'});
+      drill_.scrollIntoView({block: 'start', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth'});
     } catch (err) {
       replace(drill_, h('h2', {}, title), h('p', {class: 'error'}, `Drill-down failed: ${err.message}`));
     }

@@ -9,7 +9,26 @@ const ROLES = [
   ['admin', 'Admin — sites, staff and teams (implies all)'],
 ];
 
-function userForm({user, teams, onSubmit, onCancel}) {
+// siteField lets an admin choose the sites a non-admin works on: one box
+// per site when the chat service lists them, otherwise site ids typed in.
+function siteField(idp, sites, chosen) {
+  if (sites) {
+    return h('fieldset', {id: `${idp}-sites`}, h('legend', {}, 'Sites (agents, supervisors and moderators see only these)'),
+      sites.length === 0 ? h('p', {class: 'muted'}, 'No sites yet.') :
+        h('div', {class: 'row'}, sites.map((s) => h('label', {class: 'inline-label'},
+          h('input', {type: 'checkbox', name: 'sites', value: s.id, checked: chosen.includes(s.id)}), s.name))));
+  }
+  return h('div', {}, h('label', {for: `${idp}-sites`}, 'Site ids, comma separated (agents, supervisors and moderators see only these)'),
+    h('input', {id: `${idp}-sites`, name: 'site_ids', value: chosen.join(', '), autocomplete: 'off'}));
+}
+
+function chosenSites(form) {
+  const typed = form.elements.namedItem('site_ids');
+  if (typed) return typed.value.split(',').map((s) => s.trim()).filter(Boolean);
+  return [...form.querySelectorAll('input[name=sites]:checked')].map((c) => c.value);
+}
+
+function userForm({user, teams, sites, onSubmit, onCancel}) {
   const editing = !!user;
   const idp = editing ? 'edit' : 'new';
   const roleBoxes = ROLES.map(([r, label]) => h('label', {class: 'inline-label'},
@@ -28,6 +47,7 @@ function userForm({user, teams, onSubmit, onCancel}) {
         h('select', {id: `${idp}-team`, name: 'team_id'}, h('option', {value: ''}, 'No team'),
           teams.map((t) => h('option', {value: t.id, selected: editing && user.team_id === t.id}, t.name))))),
     h('fieldset', {}, h('legend', {}, 'Roles'), h('div', {class: 'row'}, roleBoxes)),
+    siteField(idp, sites, editing ? user.sites || [] : []),
     err,
     h('div', {class: 'row'},
       h('button', {type: 'submit', class: 'primary'}, editing ? 'Save changes' : 'Create user'),
@@ -42,7 +62,7 @@ function userForm({user, teams, onSubmit, onCancel}) {
       err.hidden = false;
       return;
     }
-    const body = {name: form.elements.namedItem('name').value.trim(), roles, team_id: form.team_id.value};
+    const body = {name: form.elements.namedItem('name').value.trim(), roles, team_id: form.team_id.value, sites: chosenSites(form)};
     if (!editing) body.email = form.email.value.trim();
     if (form.password.value) body.password = form.password.value;
     try {
@@ -61,16 +81,21 @@ export async function mount(root, ctx) {
   const editor = h('div', {id: 'user-editor'});
   replace(root, h('h1', {id: 'page-title'}, 'Staff'), h('p', {class: 'muted'}, 'Staff accounts and what each person may do. Admins hold every role.'), list, editor);
   let teams = [];
+  let sites = null; // null: the chat service did not list them
 
   async function load() {
-    const [{users}, teamRes] = await Promise.all([get('/api/admin/users'), get('/api/admin/teams')]);
+    const [{users}, teamRes, siteRes] = await Promise.all([get('/api/admin/users'), get('/api/admin/teams'),
+      get('/api/chat/sites').catch(() => null)]);
     teams = teamRes.teams;
+    sites = siteRes ? siteRes.sites : null;
     const teamName = Object.fromEntries(teams.map((t) => [t.id, t.name]));
+    const siteName = Object.fromEntries((sites || []).map((s) => [s.id, s.name]));
+    const siteCell = (u) => u.roles.includes('admin') ? 'every site' : (u.sites || []).map((id) => siteName[id] || id).join(', ') || 'none';
     replace(list, users.length === 0 ? h('p', {class: 'empty'}, 'No staff yet.') : h('div', {class: 'table-wrap'}, h('table', {class: 'data', id: 'users-table'},
-      h('thead', {}, h('tr', {}, ['Name', 'Email', 'Roles', 'Team', 'Created', ''].map((l) => h('th', {scope: 'col'}, l)))),
+      h('thead', {}, h('tr', {}, ['Name', 'Email', 'Roles', 'Team', 'Created', 'Sites', ''].map((l) => h('th', {scope: 'col'}, l || h('span', {class: 'sr-only'}, 'Actions'))))),
       h('tbody', {}, users.map((u) => h('tr', {'data-email': u.email},
         h('td', {}, u.name), h('td', {}, u.email), h('td', {}, u.roles.join(', ')),
-        h('td', {}, teamName[u.team_id] || ''), h('td', {}, fmtDateTime(u.created_at)),
+        h('td', {}, teamName[u.team_id] || ''), h('td', {}, fmtDateTime(u.created_at)), h('td', {}, siteCell(u)),
         h('td', {}, h('div', {class: 'row'},
           h('button', {class: 'small', type: 'button', 'aria-label': `Edit ${u.name}`, onclick: () => edit(u)}, 'Edit'),
           u.id === ctx.user.id ? null : h('button', {class: 'small', type: 'button', 'aria-label': `Delete ${u.name}`, onclick: () => remove(u)}, 'Delete')))))))));
@@ -78,7 +103,7 @@ export async function mount(root, ctx) {
   }
 
   function showNew() {
-    replace(editor, userForm({teams, onSubmit: async (body) => {
+    replace(editor, userForm({teams, sites, onSubmit: async (body) => {
       const u = await post('/api/admin/users', body);
       toast(`Created ${u.name}`, 'ok');
       await load();
@@ -86,7 +111,7 @@ export async function mount(root, ctx) {
   }
 
   function edit(u) {
-    replace(editor, userForm({user: u, teams, onCancel: showNew, onSubmit: async (body) => {
+    replace(editor, userForm({user: u, teams, sites, onCancel: showNew, onSubmit: async (body) => {
       await patch(`/api/admin/users/${encodeURIComponent(u.id)}`, body);
       toast(`Saved ${body.name}`, 'ok');
       await load();

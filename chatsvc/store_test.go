@@ -1,0 +1,717 @@
+package chatsvc
+
+import (
+	"context"
+	"testing"
+
+	"errors"
+	"fmt"
+	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/sqlstore/sqltest"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// openTestStore opens a fresh chat store of the given backend for t.
+func openTestStore(t testing.TB, backend string) ChatStore {
+	s, _ := openTestStores(t, backend)
+	return s
+}
+
+// openTestStores opens a fresh chat store and the attachment store that
+// goes with it: files in t's directory for SQLite, the schema's table for
+// PostgreSQL.
+func openTestStores(t testing.TB, backend string) (ChatStore, AttachmentStore) {
+	t.Helper()
+	ctx := context.Background()
+	switch backend {
+	case "sqlite":
+		s, err := OpenSQLite(ctx, sqltest.SQLite(t, "chat"), SQLiteOptions{Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := NewFileStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, files
+	case "postgres":
+		pool := sqltest.Postgres(t, PostgresSchema, 8)
+		s, err := OpenPostgres(ctx, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, PostgresFiles(pool)
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil, nil
+}
+
+// inTx runs f in one writer transaction and commits it.
+func inTx(t *testing.T, s ChatStore, f func(tx ChatTx) error) error {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback(ctx)
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func mustTx(t *testing.T, s ChatStore, f func(tx ChatTx) error) {
+	t.Helper()
+	if err := inTx(t, s, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func outboxRecord(t *testing.T, typ ingest.Type, site, conv string, payload any) ingest.OutboxRecord {
+	t.Helper()
+	e, err := ingest.New(typ, site, conv, ingest.Actor{Role: ingest.RoleSystem, ID: "test"}, time.Now(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ingest.NewOutboxRecord(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestChatStoreConformance runs every ChatStore and ChatTx method on each
+// backend and expects the same answers.
+func TestChatStoreConformance(t *testing.T) {
+	sqltest.Run(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		s, files := openTestStores(t, backend)
+		if err := s.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.UnixMilli(1_790_000_000_000)
+
+		// Attachment bytes.
+		const fileKey = "0123456789abcdef0123456789abcdef"
+		if n, err := files.Put(ctx, fileKey, strings.NewReader("png bytes")); err != nil || n != 9 {
+			t.Fatalf("Put = %d, %v", n, err)
+		}
+		r, err := files.Open(ctx, fileKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(r); string(b) != "png bytes" {
+			t.Fatalf("Open read %q", b)
+		}
+		r.Close()
+		if err := files.Delete(ctx, fileKey); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := files.Open(ctx, fileKey); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted file: %v", err)
+		}
+
+		// Sites, with their events in the same transaction.
+		site := Site{ID: "s1", Name: "Shop", Key: "pk_1", Secret: "sec", AllowedOrigins: []string{"https://a.example"},
+			IdentityRequired: true, Settings: SiteSettings{Color: "#123456", RetentionDays: 3}, CreatedAt: ingest.At(t0)}
+		if err := s.InsertSite(ctx, site, outboxRecord(t, ingest.SiteUpdated, "s1", ingest.SiteKey("s1"), ingest.SiteUpdatedPayload{Name: "Shop"})); err != nil {
+			t.Fatal(err)
+		}
+		site.Name, site.IdentityRequired, site.AllowedOrigins = "Shop 2", false, []string{}
+		if err := s.UpdateSite(ctx, site, outboxRecord(t, ingest.SiteUpdated, "s1", ingest.SiteKey("s1"), ingest.SiteUpdatedPayload{Name: "Shop 2"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateSite(ctx, Site{ID: "nope"}, outboxRecord(t, ingest.SiteUpdated, "nope", ingest.SiteKey("nope"), ingest.SiteUpdatedPayload{})); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update missing site: %v", err)
+		}
+		if err := s.SetSiteSecret(ctx, "s1", "sec2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetSiteSecret(ctx, "nope", "x"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("secret of missing site: %v", err)
+		}
+		sites, err := s.Sites(ctx)
+		if err != nil || len(sites) != 1 {
+			t.Fatalf("Sites = %v, %v", sites, err)
+		}
+		got := sites[0]
+		if got.Name != "Shop 2" || got.Secret != "sec2" || got.IdentityRequired || got.Key != "pk_1" || got.Settings.RetentionDays != 3 ||
+			!got.CreatedAt.Equal(t0) || len(got.AllowedOrigins) != 0 {
+			t.Fatalf("site as stored: %+v", got)
+		}
+		if err := s.InsertSite(ctx, Site{ID: "s2", Name: "Gone", Key: "pk_2", AllowedOrigins: []string{}, CreatedAt: ingest.At(t0)}, outboxRecord(t, ingest.SiteUpdated, "s2", ingest.SiteKey("s2"), ingest.SiteUpdatedPayload{Name: "Gone"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSite(ctx, "s2", outboxRecord(t, ingest.SiteUpdated, "s2", ingest.SiteKey("s2"), ingest.SiteUpdatedPayload{Name: "Gone", Deleted: true})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSite(ctx, "s2", outboxRecord(t, ingest.SiteUpdated, "s2", ingest.SiteKey("s2"), ingest.SiteUpdatedPayload{})); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("delete twice: %v", err)
+		}
+
+		// Visitors.
+		if err := s.InsertVisitor(ctx, VisitorRecord{ID: "v1", SiteID: "s1", IP: "10.0.0.1", UserAgent: "UA", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.VisitorExists(ctx, "v1"); !ok || err != nil {
+			t.Fatalf("VisitorExists(v1) = %v, %v", ok, err)
+		}
+		if ok, err := s.VisitorExists(ctx, "v9"); ok || err != nil {
+			t.Fatalf("VisitorExists(v9) = %v, %v", ok, err)
+		}
+		idA, err := s.EnsureExternalVisitor(ctx, VisitorRecord{ID: "v2", SiteID: "s1", ExternalID: "crm-7", Verified: true, CreatedAt: t0})
+		if err != nil || idA != "v2" {
+			t.Fatalf("EnsureExternalVisitor = %q, %v", idA, err)
+		}
+		if idB, err := s.EnsureExternalVisitor(ctx, VisitorRecord{ID: "v3", SiteID: "s1", ExternalID: "crm-7", Verified: true, CreatedAt: t0}); err != nil || idB != "v2" {
+			t.Fatalf("second EnsureExternalVisitor = %q, %v (want the first id)", idB, err)
+		}
+		if err := s.TouchVisitor(ctx, "v1", "10.0.0.2", "UA2", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetVisitorPage(ctx, "v1", VisitorPage{URL: "https://a.example/p", Title: "P", Referrer: "r", Timezone: "Europe/Paris", Locale: "fr"}, t0.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		v, ok, err := s.Visitor(ctx, "v1")
+		if err != nil || !ok || v.IP != "10.0.0.2" || v.UserAgent != "UA2" || v.PageURL != "https://a.example/p" || v.Timezone != "Europe/Paris" ||
+			v.Locale != "fr" || !v.LastSeenAt.Equal(t0.Add(2*time.Minute)) || !v.CreatedAt.Equal(t0) || v.Verified {
+			t.Fatalf("Visitor(v1) = %+v %v %v", v, ok, err)
+		}
+		if v, _, _ := s.Visitor(ctx, "v2"); !v.Verified || v.ExternalID != "crm-7" {
+			t.Fatalf("Visitor(v2) = %+v", v)
+		}
+		if _, ok, err := s.Visitor(ctx, "v9"); ok || err != nil {
+			t.Fatalf("Visitor(v9) = %v, %v", ok, err)
+		}
+
+		// Attachments.
+		att := AttachmentRecord{Attachment: ingest.Attachment{ID: "a1", Name: "f.png", ContentType: "image/png", Size: 42}, UploaderID: "v1", CreatedAt: t0}
+		if err := s.InsertAttachment(ctx, att); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.Attachment(ctx, "a1"); err != nil || a.Name != "f.png" || a.Size != 42 || a.UploaderID != "v1" || a.ConversationID != "" {
+			t.Fatalf("Attachment = %+v, %v", a, err)
+		}
+		if _, err := s.Attachment(ctx, "zz"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing attachment: %v", err)
+		}
+
+		// A conversation through the writer's transaction.
+		c := &convState{ID: "c1", SiteID: "s1", VisitorID: "v1", Channel: ingest.ChannelWidget, Status: StatusOpen, Routing: RoutingQueued,
+			QueuedAt: t0.UnixMilli(), CreatedAt: t0.UnixMilli(), UpdatedAt: t0.UnixMilli()}
+		msg := func(seq int64, clientID, text string) Message {
+			return Message{ID: fmt.Sprintf("m%d", seq), ConversationID: "c1", Seq: seq, ClientID: clientID,
+				Author: Author{Role: "visitor", ID: "v1", Name: "Ann"}, Kind: ingest.KindText, Text: text, Status: MsgVisible,
+				CreatedAt: ingest.At(t0.Add(time.Duration(seq) * time.Second)), eventID: fmt.Sprintf("e%d", seq), categories: []string{"pii"}}
+		}
+		mustTx(t, s, func(tx ChatTx) error {
+			if id, err := tx.NewestConversationOf(ctx, "v1"); err != nil || id != "" {
+				t.Fatalf("NewestConversationOf before = %q, %v", id, err)
+			}
+			if err := tx.InsertConversation(ctx, c); err != nil {
+				return err
+			}
+			if c.Version != 1 {
+				t.Fatalf("new conversation version %d", c.Version)
+			}
+			c.LastSeq = 1
+			if err := tx.InsertMessage(ctx, msg(1, "cl-1", "hello"), []ingest.Attachment{att.Attachment}); err != nil {
+				return err
+			}
+			if err := tx.BindAttachment(ctx, "a1", "c1"); err != nil {
+				return err
+			}
+			if err := tx.AppendOutbox(ctx, outboxRecord(t, ingest.ConversationStarted, "s1", "c1", ingest.ConversationStartedPayload{Channel: ingest.ChannelWidget, VisitorID: "v1"})); err != nil {
+				return err
+			}
+			if err := tx.UpdateVisitorProfile(ctx, "v1", "Ann", "ann@example.test", map[string]string{"order": "42"}); err != nil {
+				return err
+			}
+			// Reads see the transaction's own writes.
+			if id, err := tx.NewestConversationOf(ctx, "v1"); err != nil || id != "c1" {
+				t.Fatalf("NewestConversationOf in tx = %q, %v", id, err)
+			}
+			if vs, err := tx.VisitorSummary(ctx, "v1"); err != nil || vs.Name != "Ann" || vs.Email != "ann@example.test" || vs.SiteID != "s1" {
+				t.Fatalf("VisitorSummary = %+v, %v", vs, err)
+			}
+			if a, err := tx.Attachment(ctx, "a1"); err != nil || a.ConversationID != "c1" {
+				t.Fatalf("tx Attachment = %+v, %v", a, err)
+			}
+			return tx.UpdateConversation(ctx, c, true)
+		})
+		if c.Version != 2 {
+			t.Fatalf("version after update = %d, want 2", c.Version)
+		}
+		if vs, _, _ := s.Visitor(ctx, "v1"); vs.Fields["order"] != "42" {
+			t.Fatalf("fields = %v", vs.Fields)
+		}
+		// nil fields keep the stored ones.
+		mustTx(t, s, func(tx ChatTx) error { return tx.UpdateVisitorProfile(ctx, "v1", "Ann B", "ann@example.test", nil) })
+		if vs, _, _ := s.Visitor(ctx, "v1"); vs.Name != "Ann B" || vs.Fields["order"] != "42" {
+			t.Fatalf("after profile without fields: %+v", vs)
+		}
+
+		// A stale version is a conflict, and so is a taken sequence number.
+		stale := *c
+		stale.Version = 1
+		if err := inTx(t, s, func(tx ChatTx) error { return tx.UpdateConversation(ctx, &stale, false) }); !errors.Is(err, errConflict) {
+			t.Fatalf("stale update: %v, want errConflict", err)
+		}
+		if err := inTx(t, s, func(tx ChatTx) error {
+			return tx.InsertMessage(ctx, func() Message { m := msg(1, "", "x"); m.ID = "other"; return m }(), nil)
+		}); !errors.Is(err, errConflict) {
+			t.Fatalf("taken seq: %v, want errConflict", err)
+		}
+		var resend *resendError
+		if err := inTx(t, s, func(tx ChatTx) error { m := msg(2, "cl-1", "again"); return tx.InsertMessage(ctx, m, nil) }); !errors.As(err, &resend) || resend.clientID != "cl-1" {
+			t.Fatalf("reused client id: %v, want *resendError", err)
+		}
+
+		mustTx(t, s, func(tx ChatTx) error {
+			got, err := tx.Conversation(ctx, "c1")
+			if err != nil || got.LastSeq != 1 || got.Version != 2 {
+				t.Fatalf("tx Conversation = %+v, %v", got, err)
+			}
+			if _, err := tx.Conversation(ctx, "zz"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing conversation in tx: %v", err)
+			}
+			locked, err := tx.LockConversations(ctx, []string{"zz", "c1"})
+			if err != nil || len(locked) != 1 || locked[0].ID != "c1" || locked[0].Version != 2 || locked[0].LastSeq != 1 {
+				t.Fatalf("LockConversations = %+v, %v", locked, err)
+			}
+			m, found, err := tx.MessageByClientID(ctx, "v1", "cl-1")
+			if err != nil || !found || m.ID != "m1" || m.Text != "hello" || len(m.Attachments) != 1 || m.Attachments[0].ID != "a1" ||
+				m.eventID != "e1" || len(m.categories) != 1 || !m.CreatedAt.Equal(t0.Add(time.Second)) {
+				t.Fatalf("MessageByClientID = %+v %v %v", m, found, err)
+			}
+			if _, found, err := tx.MessageByClientID(ctx, "v1", "nope"); found || err != nil {
+				t.Fatalf("unknown client id: %v %v", found, err)
+			}
+			if err := tx.SetMessageStatus(ctx, "m1", MsgHidden); err != nil {
+				return err
+			}
+			m, found, err = tx.MessageByID(ctx, "m1")
+			if err != nil || !found || m.Status != MsgHidden {
+				t.Fatalf("MessageByID = %+v %v %v", m, found, err)
+			}
+			if _, found, err := tx.MessageByID(ctx, "zz"); found || err != nil {
+				t.Fatalf("unknown message: %v %v", found, err)
+			}
+			return nil
+		})
+		// Rollback leaves nothing behind.
+		tx, err := s.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.InsertConversation(ctx, &convState{ID: "rolled", SiteID: "s1", VisitorID: "v1", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1}); err != nil {
+			t.Fatal(err)
+		}
+		tx.Rollback(ctx)
+		if _, err := s.Conversation(ctx, "rolled"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("rolled back conversation: %v", err)
+		}
+
+		// Reads for handlers.
+		if cv, err := s.Conversation(ctx, "c1"); err != nil || cv.Version != 2 || cv.SiteID != "s1" {
+			t.Fatalf("Conversation = %+v, %v", cv, err)
+		}
+		open, err := s.OpenConversations(ctx)
+		if err != nil || len(open) != 1 || open[0].ID != "c1" {
+			t.Fatalf("OpenConversations = %v, %v", open, err)
+		}
+		rows, err := s.ConversationRows(ctx, ConversationFilter{Status: StatusOpen, Scope: "unassigned", SiteID: "s1", VisitorID: "v1", Before: t0.Add(time.Hour), Limit: 10})
+		if err != nil || len(rows) != 1 || rows[0].Visitor.Name != "Ann B" || rows[0].Visitor.Email != "ann@example.test" {
+			t.Fatalf("ConversationRows = %+v, %v", rows, err)
+		}
+		if rows, _ := s.ConversationRows(ctx, ConversationFilter{Status: StatusResolved, Limit: 10}); len(rows) != 0 {
+			t.Fatalf("resolved rows = %v", rows)
+		}
+		if rows, _ := s.ConversationRows(ctx, ConversationFilter{Status: "all", Scope: "mine", Me: "agent-x", Limit: 10}); len(rows) != 0 {
+			t.Fatalf("mine rows = %v", rows)
+		}
+		if r, err := s.LatestConversationRow(ctx, "v1"); err != nil || r == nil || r.Conv.ID != "c1" {
+			t.Fatalf("LatestConversationRow = %+v, %v", r, err)
+		}
+		if r, err := s.LatestConversationRow(ctx, "v2"); err != nil || r != nil {
+			t.Fatalf("LatestConversationRow(v2) = %+v, %v", r, err)
+		}
+		mustTx(t, s, func(tx ChatTx) error {
+			for seq := int64(2); seq <= 4; seq++ {
+				if err := tx.InsertMessage(ctx, msg(seq, "", fmt.Sprint("m", seq)), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		msgs, err := s.MessagesAfter(ctx, "c1", 1, 2)
+		if err != nil || len(msgs) != 2 || msgs[0].Seq != 2 || msgs[1].Seq != 3 {
+			t.Fatalf("MessagesAfter = %+v, %v", msgs, err)
+		}
+
+		// Canned replies.
+		for _, r := range []Canned{{ID: "k1", Shortcut: "hi", Text: "Hello"}, {ID: "k2", SiteID: "s1", Shortcut: "hi", Text: "Hi from s1"}, {ID: "k3", SiteID: "s9", Shortcut: "bye", Text: "Bye"}} {
+			if err := s.InsertCanned(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.InsertCanned(ctx, Canned{ID: "k4", SiteID: "s1", Shortcut: "hi", Text: "dup"}); !errors.Is(err, errShortcutTaken) {
+			t.Fatalf("duplicate shortcut: %v", err)
+		}
+		if list, err := s.CannedReplies(ctx, "s1"); err != nil || len(list) != 2 {
+			t.Fatalf("CannedReplies(s1) = %v, %v", list, err)
+		}
+		if list, _ := s.CannedReplies(ctx, ""); len(list) != 3 || list[0].Shortcut != "bye" {
+			t.Fatalf("CannedReplies() = %v", list)
+		}
+		if err := s.UpdateCanned(ctx, Canned{ID: "k3", SiteID: "s1", Shortcut: "hi", Text: "x"}); !errors.Is(err, errShortcutTaken) {
+			t.Fatalf("update onto taken shortcut: %v", err)
+		}
+		if err := s.UpdateCanned(ctx, Canned{ID: "zz", Shortcut: "q", Text: "x"}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update missing canned: %v", err)
+		}
+		if err := s.UpdateCanned(ctx, Canned{ID: "k3", SiteID: "s9", Shortcut: "ciao", Text: "Ciao"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteCanned(ctx, "k3"); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := s.CannedReplies(ctx, ""); len(list) != 2 {
+			t.Fatalf("after delete: %v", list)
+		}
+
+		// Bans.
+		if err := s.PutBan(ctx, BanRecord{SiteID: "s1", VisitorID: "v1", Until: t0.Add(time.Hour), Reason: "spam"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutBan(ctx, BanRecord{SiteID: "s1", VisitorID: "v1", Until: t0.Add(2 * time.Hour), Reason: "again"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutBan(ctx, BanRecord{SiteID: "s1", VisitorID: "old", Until: t0.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		bans, err := s.ActiveBans(ctx, t0)
+		if err != nil || len(bans) != 1 || bans[0].Reason != "again" || !bans[0].Until.Equal(t0.Add(2*time.Hour)) {
+			t.Fatalf("ActiveBans = %+v, %v", bans, err)
+		}
+		if err := s.DeleteBan(ctx, "s1", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if bans, _ := s.ActiveBans(ctx, t0); len(bans) != 0 {
+			t.Fatalf("after lift: %v", bans)
+		}
+
+		// The outbox: 4 site events + 1 from the transaction + 2 appended.
+		if err := s.AppendOutbox(ctx, []ingest.OutboxRecord{
+			outboxRecord(t, ingest.SiteUpdated, "s1", ingest.SiteKey("s1"), ingest.SiteUpdatedPayload{Name: "Shop 2"}),
+			outboxRecord(t, ingest.SiteUpdated, "s1", ingest.SiteKey("s1"), ingest.SiteUpdatedPayload{Name: "Shop 2"}),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, oldest, err := s.OutboxBacklog(ctx); err != nil || n != 7 || oldest.IsZero() {
+			t.Fatalf("OutboxBacklog = %d, %v, %v", n, oldest, err)
+		}
+		var published []ingest.OutboxRecord
+		n, err := s.ClaimOutbox(ctx, 5, func(_ context.Context, recs []ingest.OutboxRecord) ([]int64, error) {
+			published = append(published, recs...)
+			return []int64{recs[0].Seq, recs[1].Seq}, errors.New("3 of 5 not acknowledged")
+		})
+		if n != 5 || err == nil || len(published) != 5 {
+			t.Fatalf("ClaimOutbox = %d, %v", n, err)
+		}
+		for i := 1; i < len(published); i++ {
+			if published[i].Seq <= published[i-1].Seq || published[i].Topic != ingest.TopicChat || len(published[i].Value) == 0 {
+				t.Fatalf("claimed out of order or empty: %+v", published)
+			}
+		}
+		if published[0].Key != ingest.SiteKey("s1") {
+			t.Fatalf("first record key %q", published[0].Key)
+		}
+		if n, _, _ := s.OutboxBacklog(ctx); n != 5 {
+			t.Fatalf("backlog after a partial publish = %d, want 5", n)
+		}
+		n, err = s.ClaimOutbox(ctx, 100, func(_ context.Context, recs []ingest.OutboxRecord) ([]int64, error) {
+			if recs[0].Seq != published[2].Seq {
+				t.Fatalf("unacknowledged records must come first again")
+			}
+			seqs := make([]int64, len(recs))
+			for i, r := range recs {
+				seqs[i] = r.Seq
+			}
+			return seqs, nil
+		})
+		if n != 5 || err != nil {
+			t.Fatalf("second claim = %d, %v", n, err)
+		}
+		if n, oldest, _ := s.OutboxBacklog(ctx); n != 0 || !oldest.IsZero() {
+			t.Fatalf("backlog after relaying all = %d, %v", n, oldest)
+		}
+		if err := s.PurgeOutbox(ctx, time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.ClaimOutbox(ctx, 10, func(context.Context, []ingest.OutboxRecord) ([]int64, error) {
+			t.Fatal("nothing should be claimed")
+			return nil, nil
+		}); n != 0 || err != nil {
+			t.Fatalf("empty claim = %d, %v", n, err)
+		}
+
+		// Retention: resolved, old conversations go with their messages and attachments.
+		mustTx(t, s, func(tx ChatTx) error {
+			cur, err := tx.Conversation(ctx, "c1")
+			if err != nil {
+				return err
+			}
+			cur.Status, cur.ResolvedAt, cur.UpdatedAt = StatusResolved, t0.UnixMilli(), t0.UnixMilli()
+			return tx.UpdateConversation(ctx, cur, false)
+		})
+		mustTx(t, s, func(tx ChatTx) error {
+			exp, err := tx.ExpiredConversations(ctx, "s1", t0.Add(time.Minute), 10)
+			if err != nil || len(exp) != 1 || exp[0].ID != "c1" || exp[0].VisitorID != "v1" {
+				t.Fatalf("ExpiredConversations = %+v, %v", exp, err)
+			}
+			if exp, _ := tx.ExpiredConversations(ctx, "s1", t0.Add(-time.Minute), 10); len(exp) != 0 {
+				t.Fatalf("too early: %v", exp)
+			}
+			files, err := tx.DeleteConversation(ctx, "c1")
+			if err != nil || len(files) != 1 || files[0] != "a1" {
+				t.Fatalf("DeleteConversation = %v, %v", files, err)
+			}
+			return nil
+		})
+		if _, err := s.Conversation(ctx, "c1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted conversation: %v", err)
+		}
+		if msgs, _ := s.MessagesAfter(ctx, "c1", 0, 10); len(msgs) != 0 {
+			t.Fatalf("messages of a deleted conversation: %d", len(msgs))
+		}
+		if _, err := s.Attachment(ctx, "a1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("attachment of a deleted conversation: %v", err)
+		}
+		// The signing key: the first candidate offered wins for every node.
+		k1, err := s.SigningKey(ctx, []byte("first-candidate-key-0123456789abcdef"))
+		if err != nil || string(k1) != "first-candidate-key-0123456789abcdef" {
+			t.Fatalf("SigningKey = %q, %v", k1, err)
+		}
+		if k2, err := s.SigningKey(ctx, []byte("second-candidate")); err != nil || string(k2) != string(k1) {
+			t.Fatalf("second SigningKey = %q, %v (want the first)", k2, err)
+		}
+		mctx, cancel := context.WithCancel(ctx)
+		cancel()
+		s.Maintain(mctx) // returns at once when its context has ended
+	})
+}
+
+// A batch redone after a lost race locks its conversations first; a write
+// from another node to one of them gives up after the writer's lock
+// timeout as a lost race (it is redone), instead of waiting for the whole
+// batch or for PostgreSQL's deadlock check.
+func TestLockedConversationMakesOtherWritersRedo(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, "postgres")
+	mustTx(t, s, func(tx ChatTx) error {
+		return tx.InsertConversation(ctx, &convState{ID: "c", SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
+	})
+	holder, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if got, err := holder.LockConversations(ctx, []string{"c"}); err != nil || len(got) != 1 {
+		t.Fatalf("LockConversations = %v, %v", got, err)
+	}
+	start := time.Now()
+	result := make(chan error, 1)
+	go func() {
+		result <- inTx(t, s, func(tx ChatTx) error {
+			c, err := tx.Conversation(ctx, "c")
+			if err != nil {
+				return err
+			}
+			c.LastPreview = "from the other node"
+			return tx.UpdateConversation(ctx, c, true)
+		})
+	}()
+	select {
+	case err = <-result:
+	case <-time.After(5 * time.Second):
+		holder.Rollback(ctx) // lets the other writer finish before the test ends
+		t.Fatalf("the other writer still waits after 5 s; the lock timeout is %s", writerLockTimeout)
+	}
+	waited := time.Since(start)
+	if !errors.Is(err, errConflict) {
+		t.Fatalf("write to a locked conversation: %v, want errConflict", err)
+	}
+	t.Logf("the other writer gave up after %v", waited)
+}
+
+// Two writers on one conversation (two chat nodes on one PostgreSQL) never
+// produce the same sequence number or lose a message: the loser of each
+// race sees errConflict, rereads the row and tries again.
+func TestConcurrentWritersKeepSequenceNumbers(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, "postgres")
+	if err := s.InsertVisitor(ctx, VisitorRecord{ID: "v", SiteID: "s", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	mustTx(t, s, func(tx ChatTx) error {
+		return tx.InsertConversation(ctx, &convState{ID: "c", SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
+	})
+	const writers, each = 4, 40
+	var wg sync.WaitGroup
+	var conflicts atomic.Int64
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				for {
+					err := inTx(t, s, func(tx ChatTx) error {
+						c, err := tx.Conversation(ctx, "c")
+						if err != nil {
+							return err
+						}
+						c.LastSeq++
+						m := Message{ID: fmt.Sprintf("w%d-%d", w, i), ConversationID: "c", Seq: c.LastSeq, Author: Author{Role: "visitor", ID: "v"},
+							Kind: ingest.KindText, Text: "x", Status: MsgVisible, CreatedAt: ingest.At(time.Now()), eventID: "e"}
+						if err := tx.InsertMessage(ctx, m, nil); err != nil {
+							return err
+						}
+						return tx.UpdateConversation(ctx, c, true)
+					})
+					if errors.Is(err, errConflict) {
+						conflicts.Add(1)
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	msgs, err := s.MessagesAfter(ctx, "c", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != writers*each {
+		t.Fatalf("%d messages stored, want %d", len(msgs), writers*each)
+	}
+	for i, m := range msgs {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("message %d has seq %d: sequence numbers reused or skipped", i, m.Seq)
+		}
+	}
+	c, _ := s.Conversation(ctx, "c")
+	if c.LastSeq != writers*each {
+		t.Fatalf("last_seq = %d", c.LastSeq)
+	}
+	t.Logf("%d conflicts retried", conflicts.Load())
+}
+
+// The routing and presence methods several nodes share.
+func TestChatStoreRoutingAndPresence(t *testing.T) {
+	sqltest.Run(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		s := openTestStore(t, backend)
+		conv := func(id, routing, status, assignee string, queuedAt int64) *convState {
+			return &convState{ID: id, SiteID: "s", VisitorID: "v-" + id, Channel: "widget", Status: status, Routing: routing,
+				Assignee: assignee, QueuedAt: queuedAt, CreatedAt: 1, UpdatedAt: 1}
+		}
+		mustTx(t, s, func(tx ChatTx) error {
+			for _, c := range []*convState{
+				conv("q2", RoutingQueued, StatusOpen, "", 20), conv("q1", RoutingQueued, StatusOpen, "", 10),
+				conv("q-resolved", RoutingQueued, StatusResolved, "", 5),
+				conv("a1", RoutingAssigned, StatusOpen, "ann", 0), conv("a2", RoutingAssigned, StatusPending, "ann", 0),
+				conv("a3", RoutingAssigned, StatusOpen, "bob", 0), conv("a-done", RoutingAssigned, StatusResolved, "bob", 0),
+				conv("b1", RoutingBot, StatusOpen, "", 0),
+			} {
+				if err := tx.InsertConversation(ctx, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		q, err := s.QueuedConversations(ctx)
+		if err != nil || len(q) != 2 || q[0].ID != "q1" || q[1].ID != "q2" {
+			t.Fatalf("QueuedConversations = %v, %v", q, err)
+		}
+		loads, err := s.AgentLoads(ctx)
+		if err != nil || loads["ann"] != 2 || loads["bob"] != 1 || len(loads) != 2 {
+			t.Fatalf("AgentLoads = %v, %v", loads, err)
+		}
+		mustTx(t, s, func(tx ChatTx) error {
+			ids, err := tx.AssignedConversations(ctx, "ann")
+			if err != nil || len(ids) != 2 || ids[0] != "a1" || ids[1] != "a2" {
+				t.Fatalf("AssignedConversations = %v, %v", ids, err)
+			}
+			prev, err := tx.SetAgentStatus(ctx, "ann", StatusOnline, time.UnixMilli(100))
+			if err != nil || prev != "" {
+				t.Fatalf("first SetAgentStatus = %q, %v", prev, err)
+			}
+			prev, err = tx.SetAgentStatus(ctx, "ann", StatusAway, time.UnixMilli(200))
+			if err != nil || prev != StatusOnline {
+				t.Fatalf("second SetAgentStatus = %q, %v", prev, err)
+			}
+			return nil
+		})
+		if st, err := s.AgentStatuses(ctx); err != nil || st["ann"] != StatusAway || len(st) != 1 {
+			t.Fatalf("AgentStatuses = %v, %v", st, err)
+		}
+
+		t0 := time.UnixMilli(1_790_000_000_000)
+		if err := s.ReportPresence(ctx, "n1", []NodePresence{{AgentID: "ann", Status: StatusOnline, TeamID: "t", Name: "Ann"}, {AgentID: "bob", Status: StatusAway}}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReportPresence(ctx, "n2", []NodePresence{{AgentID: "ann", Status: StatusAway}}, t0.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// A node's new report replaces its old one (bob is gone from n1).
+		if err := s.ReportPresence(ctx, "n1", []NodePresence{{AgentID: "ann", Status: StatusOnline, TeamID: "t", Name: "Ann"}}, t0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := s.FreshPresence(ctx, t0.Add(-10*time.Second))
+		if err != nil || len(fresh) != 1 || fresh[0].AgentID != "ann" || fresh[0].Node != "n1" || fresh[0].TeamID != "t" || !fresh[0].At.Equal(t0.Add(time.Second)) {
+			t.Fatalf("FreshPresence = %+v, %v", fresh, err)
+		}
+		if all, _ := s.FreshPresence(ctx, t0.Add(-time.Hour)); len(all) != 2 {
+			t.Fatalf("FreshPresence since an hour = %+v", all)
+		}
+
+		// Leadership: one holder at a time on a shared store; the node
+		// that runs alone on SQLite always leads.
+		lease, ok, err := s.TryLead(ctx, "router")
+		if err != nil || !ok {
+			t.Fatalf("TryLead = %v, %v", ok, err)
+		}
+		if backend == "postgres" {
+			if _, ok, err := s.TryLead(ctx, "router"); ok || err != nil {
+				t.Fatalf("second TryLead while held = %v, %v", ok, err)
+			}
+		}
+		lease.Release()
+		again, ok, err := s.TryLead(ctx, "router")
+		if err != nil || !ok {
+			t.Fatalf("TryLead after release = %v, %v", ok, err)
+		}
+		select {
+		case <-again.Lost():
+			t.Fatal("a held lease reports lost")
+		default:
+		}
+		again.Release()
+	})
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `parley bench chat` with visitors on one chat node and agents on another
+# (docs/benchmarks.md, "Chat across nodes"): a `parley broker`, node 1
+# `serve --postgres` (every role), node 2 `chat --postgres`, both on a fresh
+# PostgreSQL database, everything on this machine.
+#   scripts/bench-crossnode.sh BINARY [CONVERSATIONS RATE]   (default 75 4 = 300 msg/s)
+# PostgreSQL is BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432).
+set -euo pipefail
+bin=$1; conv=${2:-75}; rate=${3:-4}
+pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+dir=$(mktemp -d)
+db=parley_cross_$$
+psql "$pg/postgres" -qc "CREATE DATABASE $db" >/dev/null
+url="$pg/$db?sslmode=disable"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+  psql "$pg/postgres" -qc "DROP DATABASE $db" >/dev/null
+}
+trap cleanup EXIT
+ready() { for _ in $(seq 1 120); do curl -sf "$1/readyz" >/dev/null && return; sleep 0.5; done; echo "$1 not ready" >&2; tail -n 20 "$dir"/*.log >&2; exit 1; }
+"$bin" broker --data "$dir/broker" --port 19094 >"$dir/broker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "broker is running" "$dir/broker.log" 2>/dev/null && break; sleep 0.2; done
+"$bin" serve --data "$dir/n1" --postgres "$url" --brokers 127.0.0.1:19094 --node-id n1 \
+  --addr 127.0.0.1:18080 --log-level warn >"$dir/n1.log" 2>&1 &
+pids+=($!)
+ready http://127.0.0.1:18080
+"$bin" chat --data "$dir/n2" --postgres "$url" --brokers 127.0.0.1:19094 --node-id n2 \
+  --addr 127.0.0.1:18081 --public-url http://127.0.0.1:18080 --log-level warn >"$dir/n2.log" 2>&1 &
+pids+=($!)
+ready http://127.0.0.1:18081
+"$bin" bench chat --url http://127.0.0.1:18080 --agent-url http://127.0.0.1:18081 \
+  --admin-file "$dir/n1/initial-admin.txt" --conversations "$conv" --rate "$rate" --duration 20s --brokers 127.0.0.1:19094
+for n in 18080 18081; do
+  echo "node :$n $(curl -s http://127.0.0.1:$n/metrics | grep -E '^parley_chat_conflict_redos_total' || echo 'parley_chat_conflict_redos_total 0')"
+done
+echo "--- first warnings and errors of the nodes"
+grep -h -m10 -E '"level":"(WARN|ERROR)"' "$dir/n1.log" "$dir/n2.log" || true
