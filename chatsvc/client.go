@@ -44,6 +44,7 @@ type client struct {
 	writing   bool     // a writer goroutine runs
 	closing   bool     // close asked: nothing more is queued
 	finished  bool     // the socket is closed; no writer will start again
+	held      bool     // frames wait behind the hello still being built (holdForHello)
 	closeCode int
 	closeText string
 	pinger    *time.Timer
@@ -94,8 +95,32 @@ func (c *client) enqueue(b []byte) {
 		return
 	}
 	c.queue = append(c.queue, b)
-	c.startWriterLocked()
+	if !c.held {
+		c.startWriterLocked()
+	}
 	c.mu.Unlock()
+}
+
+// holdForHello keeps frames queued until sendHello: a socket must be
+// registered before its hello is built (so nothing happening meanwhile is
+// missed), yet the hello must be its first frame.
+func (c *client) holdForHello() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+}
+
+// sendHello queues the hello ahead of what was held and starts writing.
+func (c *client) sendHello(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = false
+	if c.closing {
+		c.startWriterLocked()
+		return
+	}
+	c.queue = append([][]byte{b}, c.queue...)
+	c.startWriterLocked()
 }
 
 // close asks the writer to flush what is queued, send a close frame (when

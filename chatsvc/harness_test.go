@@ -237,7 +237,25 @@ func (s *staff) socketHello() (*wsClient, frame) {
 		h.Add("Cookie", c.Name+"="+c.Value)
 	}
 	c := dial(s.e.t, s.e.ws+"/ws/agent", h)
-	return c, c.expect("hello", nil)
+	return c, c.first("hello")
+}
+
+// first reads the socket's first frame and checks it is of type typ: the
+// protocol promises the hello before anything else (docs/protocol.md).
+func (c *wsClient) first(typ string) frame {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		if f.str("type") != typ {
+			c.t.Fatalf("first frame = %v, want a %s frame", f, typ)
+		}
+		return f
+	case <-c.closed:
+		c.t.Fatalf("socket closed before its %s frame", typ)
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("no %s frame within 20s", typ)
+	}
+	return nil
 }
 
 // visitorSession starts a visitor session from the test origin.
@@ -254,7 +272,7 @@ func (e *env) visitorSocket(token string) *wsClient {
 	h := http.Header{}
 	h.Set("Origin", testOrigin)
 	c := dial(e.t, e.ws+"/ws/visitor?token="+token, h)
-	c.expect("hello", nil)
+	c.first("hello")
 	return c
 }
 

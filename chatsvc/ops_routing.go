@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/parleychat/parley/ingest"
 )
@@ -405,6 +406,9 @@ func (s *Service) autoAssign(t *wtx, convID, agentID string) error {
 	return nil
 }
 
+// routingRetry is how soon routing runs again after a failed staff read.
+const routingRetry = time.Second
+
 // dispatch assigns queued conversations to online agents with room,
 // round robin, until nobody can take the next one. In a cluster the
 // leader routes instead (cluster.go), from every node's view.
@@ -424,7 +428,20 @@ func (w *writer) dispatch(ctx context.Context) {
 	for i, id := range w.queue {
 		queue[i] = w.convs[id]
 	}
-	picks, last := planAssignments(queue, w.s.hub.availableAgents(), w.load, w.s.agentLimitFor, w.s.agentOnSite, w.rrLast)
+	var lookupErr error
+	onSite := func(agentID, siteID string) bool {
+		ok, err := w.s.agentWorksOn(agentID, siteID)
+		if err != nil && lookupErr == nil {
+			lookupErr = err
+		}
+		return ok
+	}
+	picks, last := planAssignments(queue, w.s.hub.availableAgents(), w.load, w.s.agentLimitFor, onSite, w.rrLast)
+	if lookupErr != nil {
+		// Nothing else may wake the writer while the queue waits: try again soon.
+		w.s.log.Warn("routing could not read a staff member; retrying", "err", lookupErr)
+		time.AfterFunc(routingRetry, w.poke)
+	}
 	if len(picks) == 0 {
 		return
 	}

@@ -2,6 +2,8 @@ package chatsvc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -46,20 +48,27 @@ type cachedStaff struct {
 	at    time.Time
 }
 
-// staffMember returns a staff account, from memory when fresh.
-func (s *Service) staffMember(ctx context.Context, id string) (access.User, bool) {
+// staffMember returns a staff account, from memory when fresh. Only
+// answers are kept: a store that is slow or down gives an error, and the
+// last known account when there is one, so one slow read does not hide
+// an agent from routing for staffTTL.
+func (s *Service) staffMember(ctx context.Context, id string) (access.User, bool, error) {
 	now := time.Now()
 	s.staff.mu.Lock()
 	c, ok := s.staff.users[id]
 	s.staff.mu.Unlock()
 	if ok && now.Sub(c.at) < staffTTL {
-		return c.u, c.found
+		return c.u, c.found, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	u, err := s.cfg.Guard.Directory().User(ctx, id)
-	if err != nil && ok {
-		return c.u, c.found // the store is slow or down: keep what we knew
+	if err != nil && !errors.Is(err, access.ErrNotFound) {
+		err = fmt.Errorf("read staff member %s: %w", id, err)
+		if ok {
+			return c.u, c.found, err
+		}
+		return access.User{}, false, err
 	}
 	c = cachedStaff{u: u, found: err == nil, at: now}
 	s.staff.mu.Lock()
@@ -68,7 +77,7 @@ func (s *Service) staffMember(ctx context.Context, id string) (access.User, bool
 	}
 	s.staff.users[id] = c
 	s.staff.mu.Unlock()
-	return c.u, c.found
+	return c.u, c.found, nil
 }
 
 // forgetStaff drops a cached account after its roles or sites changed.
@@ -80,8 +89,15 @@ func (s *Service) forgetStaff(id string) {
 
 // agentOnSite reports whether routing may give a site's conversation to an agent.
 func (s *Service) agentOnSite(agentID, siteID string) bool {
-	u, ok := s.staffMember(context.Background(), agentID)
-	return ok && u.Has(access.Agent) && u.OnSite(siteID)
+	ok, _ := s.agentWorksOn(agentID, siteID)
+	return ok
+}
+
+// agentWorksOn is agentOnSite with the error of a failed directory read
+// (then the answer is the last known one, or no).
+func (s *Service) agentWorksOn(agentID, siteID string) (bool, error) {
+	u, ok, err := s.staffMember(context.Background(), agentID)
+	return ok && u.Has(access.Agent) && u.OnSite(siteID), err
 }
 
 // agentAvailableOn reports whether an online agent works on the site, so

@@ -43,9 +43,12 @@ func (s *Service) agentSocket(conn *websocket.Conn, u access.User, ip, session s
 	cl.user, cl.ip, cl.session = u, ip, session
 	cl.budget, cl.receipts = newFrameBudget(s.agentRates), receiptMarks{}
 	ctx := context.Background()
+	// Routing may give the agent a conversation the moment they are
+	// registered; that frame must come after the hello.
+	cl.holdForHello()
 	info := s.hub.addAgent(cl)
 	defer s.hub.removeAgent(cl)
-	cl.enqueue(encode(agentHello{Type: "hello", User: u, Presence: info.Status, InboxScope: "mine", Agents: s.hub.agentInfosFor(u), Limits: s.limitsView()}))
+	cl.sendHello(encode(agentHello{Type: "hello", User: u, Presence: info.Status, InboxScope: "mine", Agents: s.hub.agentInfosFor(u), Limits: s.limitsView()}))
 	cl.serve(func(data []byte, binary bool) { s.agentFrame(ctx, cl, data, binary) })
 }
 

@@ -4,12 +4,15 @@
 package chtest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Server is a private ClickHouse server; it is stopped when the test ends.
@@ -61,6 +64,51 @@ func (s *Server) Signal(t testing.TB, sig string) {
 		t.Fatalf("kill -%s: %v %s", sig, err, out)
 	}
 	s.frozen = sig == "STOP"
+	if s.frozen {
+		waitStopped(t, strings.TrimSpace(string(pid)))
+	}
+}
+
+// waitStopped waits until every thread of the process is stopped: kill
+// returns before the kernel has stopped a busy thread, and a thread still
+// running may answer one more query, so a test would see it unfrozen.
+func waitStopped(t testing.TB, pid string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running, err := runningThreads(pid)
+		if err == nil && running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clickhouse (pid %s) still has %d running threads 10s after SIGSTOP (%v)", pid, running, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// runningThreads counts the threads of pid not in the stopped state ('T'
+// in /proc/PID/task/TID/stat, the field after the command's ')').
+func runningThreads(pid string) (int, error) {
+	stats, err := filepath.Glob(filepath.Join("/proc", pid, "task", "*", "stat"))
+	if err != nil || len(stats) == 0 {
+		return 0, fmt.Errorf("no threads listed for pid %s: %v", pid, err)
+	}
+	running := 0
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return 0, fmt.Errorf("unexpected %s: %q", f, b)
+		}
+		if state := b[i+2]; state != 'T' && state != 't' {
+			running++
+		}
+	}
+	return running, nil
 }
 
 func (s *Server) run(t testing.TB, cmd string) string {
