@@ -300,3 +300,24 @@ func TestIdentityVerification(t *testing.T) {
 		}
 	})
 }
+
+// TestRoutingSurvivesAFailedStaffRead: a staff read that fails (the staff
+// store slow or down for a moment) is not remembered as "this agent works
+// on no site"; routing tries again and the waiting visitor gets the agent
+// within seconds, not after the staff cache's 30 s.
+func TestRoutingSurvivesAFailedStaffRead(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	grace := e.staff("Grace", access.Agent)
+	g := grace.socket()
+	e.staffFaults.failReads(grace.user.ID, 1)
+	tok, _ := e.visitorSession("")
+	v := e.visitorSocket(tok)
+	v.send(map[string]any{"type": "send", "client_id": "first", "text": "hello?"})
+	conv := v.expect("ack", byClient("first")).str("conversation_id")
+	g.expectWithin(10*time.Second, "conversation", func(f frame) bool {
+		return f.obj("conversation").str("id") == conv && f.obj("conversation").obj("assignee").str("id") == grace.user.ID
+	})
+	if n := e.staffFaults.pending(grace.user.ID); n != 0 {
+		t.Fatalf("the injected failure was not hit (%d left): the test proves nothing", n)
+	}
+}

@@ -48,9 +48,11 @@ type env struct {
 	users    *access.Directory
 	// staffStore is the store under users (another node's directory would share it).
 	staffStore access.StaffStore
-	store      ChatStore
-	stop       context.CancelFunc
-	runDone    chan error
+	// staffFaults makes the directory's reads of chosen users fail.
+	staffFaults *faultyStaffStore
+	store       ChatStore
+	stop        context.CancelFunc
+	runDone     chan error
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -90,7 +92,8 @@ func newEnv(t testing.TB, backend string, tweak ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	e.staffStore = staffStore
-	e.users = access.NewDirectory(staffStore)
+	e.staffFaults = &faultyStaffStore{StaffStore: staffStore, failures: map[string]int{}}
+	e.users = access.NewDirectory(e.staffFaults)
 	e.users.SetBcryptCost(bcrypt.MinCost)
 	guard := access.NewGuard(e.users, false, testLogger(t))
 
@@ -556,4 +559,37 @@ func postJSON(url string, body any, headers map[string]string) (int, []byte) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, out
+}
+
+// faultyStaffStore is the real staff store whose UserByID fails for a
+// user as often as a test asks: a staff store that is slow or down.
+type faultyStaffStore struct {
+	access.StaffStore
+	mu       sync.Mutex
+	failures map[string]int
+}
+
+// failReads makes the next n reads of user id fail.
+func (f *faultyStaffStore) failReads(id string, n int) {
+	f.mu.Lock()
+	f.failures[id] = n
+	f.mu.Unlock()
+}
+
+// pending is how many failures are still to come for user id.
+func (f *faultyStaffStore) pending(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failures[id]
+}
+
+func (f *faultyStaffStore) UserByID(ctx context.Context, id string) (access.User, string, error) {
+	f.mu.Lock()
+	if f.failures[id] > 0 {
+		f.failures[id]--
+		f.mu.Unlock()
+		return access.User{}, "", errors.New("staff store unavailable (injected)")
+	}
+	f.mu.Unlock()
+	return f.StaffStore.UserByID(ctx, id)
 }
