@@ -23,6 +23,10 @@ var errStopped = errors.New("chat service is stopping")
 type op struct {
 	fn   func(t *wtx) error
 	done func(err error)
+	// conv is the conversation fn writes, when known beforehand: a node
+	// sharing its store with others locks and reads it at the start of
+	// the batch instead of trusting its cache (see exec).
+	conv string
 }
 
 // writer owns conversation state: every change goes through its single
@@ -52,6 +56,7 @@ type writer struct {
 	// before its operations; touched, those the last attempt staged.
 	lockFirst, touched []string
 	redoing            bool
+	hints              []string // hinted's buffer
 	// stale receives conversations other nodes changed: the writer drops
 	// them from its cache before its next batch.
 	stale     chan string
@@ -320,6 +325,19 @@ func (w *writer) runBatchTry(ctx context.Context, ops []*op, redo int) {
 	}
 }
 
+// hinted returns, sorted and once each, the conversations ops say they write.
+func (w *writer) hinted(ops []*op) []string {
+	w.hints = w.hints[:0]
+	for _, o := range ops {
+		if o.conv != "" {
+			w.hints = append(w.hints, o.conv)
+		}
+	}
+	slices.Sort(w.hints)
+	w.hints = slices.Compact(w.hints)
+	return w.hints
+}
+
 // exec runs ops in one transaction and returns each op's refusal, the
 // staged state to apply, or the transaction's failure.
 func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, error) {
@@ -329,8 +347,15 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 		return nil, nil, err
 	}
 	bs := newBatchState()
-	if w.redoing && len(w.lockFirst) > 0 {
-		fresh, err := tx.LockConversations(work, w.lockFirst)
+	lock := w.lockFirst
+	if !w.redoing && w.s.cluster.enabled {
+		// Another node may have written these since they were cached:
+		// read them afresh under lock, in id order, so the batch waits
+		// for that node's commit instead of losing to it and being redone.
+		lock = w.hinted(ops)
+	}
+	if len(lock) > 0 && (w.redoing || w.s.cluster.enabled) {
+		fresh, err := tx.LockConversations(work, lock)
 		if err != nil {
 			tx.Rollback(work)
 			return nil, nil, err
