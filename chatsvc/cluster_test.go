@@ -110,6 +110,27 @@ func newClusterEnvs(t *testing.T, n int, tweak ...func(*Config)) []*env {
 	return envs
 }
 
+// startAcrossNodes brings agent Grace online on agentNode (every node
+// learns it), then a visitor on visitorNode writes text (client id "v1")
+// and the leader routes the new conversation to Grace.
+func startAcrossNodes(t *testing.T, nodes []*env, agentNode, visitorNode *env, text string) (grace *staff, agent, vis *wsClient, conv string) {
+	t.Helper()
+	grace = agentNode.staff("Grace", access.Agent)
+	agent = grace.socket()
+	for _, n := range nodes {
+		poll(t, "grace online on "+n.svc.cfg.NodeID, 20*time.Second, func() bool { return n.svc.hub.agentStatus(grace.user.ID) == StatusOnline })
+	}
+	tok, _ := visitorNode.visitorSession("")
+	vis = visitorNode.visitorSocket(tok)
+	vis.send(map[string]any{"type": "send", "client_id": "v1", "text": text})
+	conv = vis.expect("ack", byClient("v1")).str("conversation_id")
+	agent.expect("conversation", func(f frame) bool {
+		c := f.obj("conversation")
+		return c.str("id") == conv && c.obj("assignee").str("id") == grace.user.ID
+	})
+	return grace, agent, vis, conv
+}
+
 // A visitor on one node and an agent on another talk both ways with
 // typing and receipts; routing, presence and queue positions hold across
 // nodes; the agent's node stopping returns the conversation to the queue
@@ -118,22 +139,9 @@ func TestChatAcrossNodes(t *testing.T) {
 	nodes := newClusterEnvs(t, 3)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 
-	// An agent on node 2 comes online; every node learns it.
-	grace := n2.staff("Grace", access.Agent)
-	agent := grace.socket()
-	for _, n := range nodes {
-		poll(t, "grace online on "+n.svc.cfg.NodeID, 20*time.Second, func() bool { return n.svc.hub.agentStatus(grace.user.ID) == StatusOnline })
-	}
-
-	// A visitor on node 1 writes; the leader routes it to Grace on node 2.
-	tok, visitorID := n1.visitorSession("")
-	vis := n1.visitorSocket(tok)
-	vis.send(map[string]any{"type": "send", "client_id": "v1", "text": "Hello from node 1"})
-	conv := vis.expect("ack", byClient("v1")).str("conversation_id")
-	agent.expect("conversation", func(f frame) bool {
-		c := f.obj("conversation")
-		return c.str("id") == conv && c.obj("assignee").str("id") == grace.user.ID
-	})
+	// An agent on node 2 comes online, every node learns it; a visitor on
+	// node 1 writes and the leader routes it to Grace on node 2.
+	grace, agent, vis, conv := startAcrossNodes(t, nodes, n2, n1, "Hello from node 1")
 	agent.send(map[string]any{"type": "subscribe", "ref": "s", "conversation_id": conv})
 	if msgs := agent.expect("messages", byRef("s")).list("messages"); len(msgs) != 1 || msgs[0].str("text") != "Hello from node 1" {
 		t.Fatalf("backlog on node 2 = %v", msgs)
@@ -181,7 +189,6 @@ func TestChatAcrossNodes(t *testing.T) {
 	if len(msgs) != 3 || msgs[0].Seq != 1 || msgs[1].Seq != 2 || msgs[2].Seq != 3 {
 		t.Fatalf("history = %+v", msgs)
 	}
-	_ = visitorID
 }
 
 // With nobody online, visitors on different nodes wait in one queue whose
@@ -289,19 +296,7 @@ func (c *wsClient) ackAndPosition(clientID string, position int64) (conversation
 // the sequence has no gap and no repeat.
 func TestAnswersAcrossNodesWaitInsteadOfRedoing(t *testing.T) {
 	nodes := newClusterEnvs(t, 2, func(c *Config) { c.Limits.VisitorMsgRate = 100 })
-	n1, n2 := nodes[0], nodes[1]
-	grace := n2.staff("Grace", access.Agent)
-	agent := grace.socket()
-	for _, n := range nodes {
-		poll(t, "grace online on "+n.svc.cfg.NodeID, 20*time.Second, func() bool { return n.svc.hub.agentStatus(grace.user.ID) == StatusOnline })
-	}
-	tok, _ := n1.visitorSession("")
-	vis := n1.visitorSocket(tok)
-	vis.send(map[string]any{"type": "send", "client_id": "v0", "text": "hello"})
-	conv := vis.expect("ack", byClient("v0")).str("conversation_id")
-	agent.expect("conversation", func(f frame) bool {
-		return f.obj("conversation").str("id") == conv && f.obj("conversation").obj("assignee").str("id") == grace.user.ID
-	})
+	_, agent, vis, conv := startAcrossNodes(t, nodes, nodes[1], nodes[0], "hello")
 	redos := func() float64 {
 		var sum float64
 		for _, n := range nodes {
@@ -317,7 +312,7 @@ func TestAnswersAcrossNodesWaitInsteadOfRedoing(t *testing.T) {
 	const rounds = 40
 	seqs := map[int64]string{}
 	for i := 0; i < rounds; i++ {
-		v, a := fmt.Sprint("v", i+1), fmt.Sprint("a", i+1)
+		v, a := fmt.Sprint("q", i+1), fmt.Sprint("r", i+1)
 		vis.send(map[string]any{"type": "send", "client_id": v, "conversation_id": conv, "text": "question " + v})
 		agent.send(map[string]any{"type": "send", "client_id": a, "conversation_id": conv, "text": "answer " + a})
 		for _, ack := range []frame{vis.expect("ack", byClient(v)), agent.expect("ack", byClient(a))} {
