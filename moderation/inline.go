@@ -41,7 +41,11 @@ type InlineChecker struct {
 
 type cachedEngine struct {
 	engine *Engine
-	at     time.Time
+	at     time.Time // when the store was last read for it
+	// version is the stored policy's UpdatedAt (zero for the default
+	// policy): a re-read that finds the same version keeps the engine.
+	version    time.Time
+	refreshing bool // one caller is re-reading; the others use engine
 }
 
 // NewInlineChecker compiles the default policy and returns a checker
@@ -101,54 +105,67 @@ func (c *InlineChecker) Banned(ctx context.Context, siteID, visitorID string) (u
 func (c *InlineChecker) Ready(ctx context.Context) error { return c.rules.Ping(ctx) }
 
 // engineFor returns the site's compiled policy, cached for PolicyTTL.
-// It must not be called inside Store.Update: on SQLite the transaction
-// holds the only connection.
+// When the cached copy is older, one caller re-reads the stored policy
+// while the others go on with the cached engine, and the engine is
+// compiled again only when the policy changed: compiling takes hundreds
+// of milliseconds of CPU, and every sender on the site recompiling at
+// once each PolicyTTL stalled the chat for all of them. A store that
+// cannot be read keeps the last engine (the default policy when there is
+// none). It must not be called inside Store.Update: on SQLite the
+// transaction holds the only connection.
 func (c *InlineChecker) engineFor(ctx context.Context, siteID string) *Engine {
+	now := time.Now()
 	c.mu.Lock()
 	ce, ok := c.engines[siteID]
-	c.mu.Unlock()
-	if ok && time.Since(ce.at) < c.ttl {
+	if ok && (now.Sub(ce.at) < c.ttl || ce.refreshing) {
+		c.mu.Unlock()
 		return ce.engine
 	}
-	e, err := c.loadEngine(ctx, siteID)
-	if err != nil {
-		c.log.Error("site policy unusable; judging with the default policy", "site", siteID, "err", err)
-		e = c.def
+	if ok {
+		ce.refreshing = true
+		c.engines[siteID] = ce
 	}
-	c.remember(siteID, e, time.Now())
+	c.mu.Unlock()
+	e, version, err := c.loadEngine(ctx, siteID, ce)
+	if err != nil {
+		c.log.Error("site policy unusable; judging with the last policy that was", "site", siteID, "err", err)
+		e, version = c.def, time.Time{}
+		if ok {
+			e, version = ce.engine, ce.version
+		}
+	}
+	c.remember(siteID, e, version)
 	return e
 }
 
-// remember caches a site's compiled policy as of at.
-func (c *InlineChecker) remember(siteID string, e *Engine, at time.Time) {
+// remember caches a site's compiled policy, stored at version (the
+// policy's UpdatedAt; zero for the default policy).
+func (c *InlineChecker) remember(siteID string, e *Engine, version time.Time) {
 	c.mu.Lock()
-	c.engines[siteID] = cachedEngine{engine: e, at: at}
+	c.engines[siteID] = cachedEngine{engine: e, at: time.Now(), version: version}
 	c.mu.Unlock()
 }
 
-func (c *InlineChecker) loadEngine(ctx context.Context, siteID string) (*Engine, error) {
-	p, stored, err := sitePolicy(ctx, c.rules, siteID)
-	if err != nil {
-		return nil, err
-	}
-	if !stored {
-		return c.def, nil
-	}
-	return NewEngine(p)
-}
-
-// sitePolicy returns the site's saved policy or the default one.
-func sitePolicy(ctx context.Context, rules RuleStore, siteID string) (Policy, bool, error) {
-	sp, err := rules.Policy(ctx, siteID)
+// loadEngine reads the site's policy and compiles it, unless it is the
+// version prev already holds.
+func (c *InlineChecker) loadEngine(ctx context.Context, siteID string, prev cachedEngine) (*Engine, time.Time, error) {
+	sp, err := c.rules.Policy(ctx, siteID)
 	if errors.Is(err, ErrNotFound) {
-		return DefaultPolicy(), false, nil
+		return c.def, time.Time{}, nil
 	}
 	if err != nil {
-		return Policy{}, false, err
+		return nil, time.Time{}, err
+	}
+	if prev.engine != nil && !prev.version.IsZero() && prev.version.Equal(sp.UpdatedAt) {
+		return prev.engine, prev.version, nil
 	}
 	p, err := ParsePolicy(sp.Doc)
 	if err != nil {
-		return Policy{}, false, fmt.Errorf("stored policy of %s: %w", siteID, err)
+		return nil, time.Time{}, fmt.Errorf("stored policy of %s: %w", siteID, err)
 	}
-	return p, true, nil
+	e, err := NewEngine(p)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("compile policy of %s: %w", siteID, err)
+	}
+	return e, sp.UpdatedAt, nil
 }

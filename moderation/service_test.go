@@ -392,3 +392,57 @@ func TestInlineBlockedMessageIsQueuedEvenIfWorkerAllowsIt(t *testing.T) {
 		}
 	})
 }
+
+// A cached site policy older than PolicyTTL is read again, but compiled
+// again only when it changed; while one caller re-reads, the others go on
+// with the cached engine instead of all compiling at once (which stalled
+// every sender on the site each PolicyTTL).
+func TestInlinePolicyRefreshCompilesOnlyChanges(t *testing.T) {
+	ctx := context.Background()
+	open := storeOpener(t, "sqlite")
+	mod := newServiceOn(t, open(), Config{})
+	chat, err := NewInlineChecker(open(), InlineConfig{PolicyTTL: 20 * time.Millisecond, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mod.SavePolicy(ctx, "site-1", []byte(`{"block": {"custom": ["pineapple*"]}, "actions": {"custom": "block"}}`), testUser("m1")); err != nil {
+		t.Fatal(err)
+	}
+	// expire ages the cached copy past PolicyTTL, marking it as being
+	// refreshed by another caller or not.
+	expire := func(refreshing bool) {
+		chat.mu.Lock()
+		ce := chat.engines["site-1"]
+		ce.at, ce.refreshing = time.Time{}, refreshing
+		chat.engines["site-1"] = ce
+		chat.mu.Unlock()
+	}
+	first := chat.engineFor(ctx, "site-1")
+	for i := 0; i < 3; i++ {
+		expire(false)
+		if e := chat.engineFor(ctx, "site-1"); e != first {
+			t.Fatalf("re-read %d compiled the unchanged policy again", i+1)
+		}
+	}
+	// While one caller refreshes, the others get the cached engine at once.
+	expire(true)
+	if e := chat.engineFor(ctx, "site-1"); e != first {
+		t.Fatal("a caller during another's refresh did not get the cached engine")
+	}
+	expire(false)
+
+	// A changed policy is compiled and applied.
+	if _, err := mod.SavePolicy(ctx, "site-1", []byte(`{"block": {"custom": ["mango*"]}, "actions": {"custom": "block"}}`), testUser("m1")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for chat.CheckInline(ctx, "site-1", "v1", "mangoes").Action != ActionBlock {
+		if time.Now().After(deadline) {
+			t.Fatal("the changed policy was never applied")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if chat.engineFor(ctx, "site-1") == first {
+		t.Fatal("the changed policy runs on the old engine")
+	}
+}
