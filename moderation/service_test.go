@@ -328,16 +328,7 @@ func TestInlineCheckerOnAChatNodeSeesPoliciesAndBans(t *testing.T) {
 		if v := chat.CheckInline(ctx, "site-1", "v1", "pineapples"); v.Action != ActionAllow {
 			t.Fatalf("default policy: %+v", v)
 		}
-		if _, err := mod.SavePolicy(ctx, "site-1", []byte(`{"block": {"custom": ["pineapple*"]}, "actions": {"custom": "block"}}`), testUser("m1")); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for chat.CheckInline(ctx, "site-1", "v1", "pineapples").Action != ActionBlock {
-			if time.Now().After(deadline) {
-				t.Fatal("the chat node never applied the saved policy")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		saveAndAwaitBlock(t, mod, chat, "pineapple")
 
 		abusive := chatMessage(t, "site-1", "c1", ingest.RoleVisitor, "v1", 1, "you are an idiot", time.Now())
 		if _, err := mod.handle(ctx, []ingest.Record{abusive}); err != nil {
@@ -432,17 +423,26 @@ func TestInlinePolicyRefreshCompilesOnlyChanges(t *testing.T) {
 	expire(false)
 
 	// A changed policy is compiled and applied.
-	if _, err := mod.SavePolicy(ctx, "site-1", []byte(`{"block": {"custom": ["mango*"]}, "actions": {"custom": "block"}}`), testUser("m1")); err != nil {
+	saveAndAwaitBlock(t, mod, chat, "mango")
+	if chat.engineFor(ctx, "site-1") == first {
+		t.Fatal("the changed policy runs on the old engine")
+	}
+}
+
+// saveAndAwaitBlock saves a site-1 policy through mod that blocks words
+// starting with word, and waits until chat's inline check blocks word+"s".
+func saveAndAwaitBlock(t *testing.T, mod *Service, chat *InlineChecker, word string) {
+	t.Helper()
+	ctx := context.Background()
+	doc := fmt.Sprintf(`{"block": {"custom": [%q]}, "actions": {"custom": "block"}}`, word+"*")
+	if _, err := mod.SavePolicy(ctx, "site-1", []byte(doc), testUser("m1")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for chat.CheckInline(ctx, "site-1", "v1", "mangoes").Action != ActionBlock {
+	for chat.CheckInline(ctx, "site-1", "v1", word+"s").Action != ActionBlock {
 		if time.Now().After(deadline) {
-			t.Fatal("the changed policy was never applied")
+			t.Fatalf("the chat node never applied the policy blocking %q", word)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	if chat.engineFor(ctx, "site-1") == first {
-		t.Fatal("the changed policy runs on the old engine")
 	}
 }
