@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 )
 
 // InlineConfig configures an InlineChecker; zero values take the defaults.
@@ -37,6 +38,9 @@ type InlineChecker struct {
 
 	mu      sync.Mutex
 	engines map[string]cachedEngine
+	// firstLoads makes the senders of a site whose policy is not cached
+	// yet wait for one load and compile instead of each doing their own.
+	firstLoads singleflight.Group
 }
 
 type cachedEngine struct {
@@ -126,6 +130,18 @@ func (c *InlineChecker) engineFor(ctx context.Context, siteID string) *Engine {
 		c.engines[siteID] = ce
 	}
 	c.mu.Unlock()
+	if !ok {
+		got, _, _ := c.firstLoads.Do(siteID, func() (any, error) {
+			return c.refresh(ctx, siteID, ce, ok), nil
+		})
+		return got.(*Engine)
+	}
+	return c.refresh(ctx, siteID, ce, ok)
+}
+
+// refresh reads and, when it changed, compiles the site's policy, and
+// caches the result; ce is what was cached before, when ok.
+func (c *InlineChecker) refresh(ctx context.Context, siteID string, ce cachedEngine, ok bool) *Engine {
 	e, version, err := c.loadEngine(ctx, siteID, ce)
 	if err != nil {
 		c.log.Error("site policy unusable; judging with the last policy that was", "site", siteID, "err", err)

@@ -427,6 +427,28 @@ func TestInlinePolicyRefreshCompilesOnlyChanges(t *testing.T) {
 	if chat.engineFor(ctx, "site-1") == first {
 		t.Fatal("the changed policy runs on the old engine")
 	}
+
+	// Senders arriving together at a node that has not cached the
+	// policy yet wait for one compile and share it.
+	fresh, err := NewInlineChecker(open(), InlineConfig{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engines := make([]*Engine, 8)
+	var wg sync.WaitGroup
+	for i := range engines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			engines[i] = fresh.engineFor(ctx, "site-1")
+		}()
+	}
+	wg.Wait()
+	for i, e := range engines {
+		if e != engines[0] {
+			t.Fatalf("sender %d got an engine of its own compile, not the one all share", i)
+		}
+	}
 }
 
 // saveAndAwaitBlock saves a site-1 policy through mod that blocks words
