@@ -120,7 +120,7 @@ func (s *Service) assignConversation(c *fiber.Ctx) error {
 		}
 	}
 	var out Conversation
-	if err := s.writer.do(c.UserContext(), s.assignOp(convID, body.AgentID, by, &out)); err != nil {
+	if err := s.writer.doOn(c.UserContext(), convID, s.assignOp(convID, body.AgentID, by, &out)); err != nil {
 		return s.replyErr(c, err)
 	}
 	return c.JSON(out)
@@ -176,7 +176,7 @@ func (s *Service) transferConversation(c *fiber.Ctx) error {
 		}
 	}
 	var out Conversation
-	if err := s.writer.do(c.UserContext(), s.transferOp(convID, by, body.ToAgentID, body.ToTeamID, body.Note, &out)); err != nil {
+	if err := s.writer.doOn(c.UserContext(), convID, s.transferOp(convID, by, body.ToAgentID, body.ToTeamID, body.Note, &out)); err != nil {
 		return s.replyErr(c, err)
 	}
 	return c.JSON(out)
@@ -194,7 +194,7 @@ func (s *Service) setConversationStatus(c *fiber.Ctx) error {
 		return s.replyErr(c, err)
 	}
 	var out Conversation
-	if err := s.writer.do(c.UserContext(), s.statusOp(c.Params("id"), by, body.Status, &out)); err != nil {
+	if err := s.writer.doOn(c.UserContext(), c.Params("id"), s.statusOp(c.Params("id"), by, body.Status, &out)); err != nil {
 		return s.replyErr(c, err)
 	}
 	return c.JSON(out)

@@ -151,8 +151,14 @@ func (w *writer) submit(ctx context.Context, o *op) {
 
 // do runs fn through the writer and waits for its commit.
 func (w *writer) do(ctx context.Context, fn func(t *wtx) error) error {
+	return w.doOn(ctx, "", fn)
+}
+
+// doOn is do for an operation on conversation convID, named beforehand so
+// that a node sharing its store locks it first (op.conv).
+func (w *writer) doOn(ctx context.Context, convID string, fn func(t *wtx) error) error {
 	ch := make(chan error, 1)
-	w.submit(ctx, &op{fn: fn, done: func(err error) { ch <- err }})
+	w.submit(ctx, &op{fn: fn, conv: convID, done: func(err error) { ch <- err }})
 	select {
 	case err := <-ch:
 		return err
