@@ -13,24 +13,7 @@ import (
 // openStaffStore opens a fresh store of the given backend for t.
 func openStaffStore(t testing.TB, backend string) StaffStore {
 	t.Helper()
-	ctx := context.Background()
-	switch backend {
-	case "sqlite":
-		s, err := OpenSQLite(ctx, sqltest.SQLite(t, "access"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	case "postgres":
-		pool := sqltest.Postgres(t, PostgresSchema, 4)
-		s, err := OpenPostgres(ctx, pool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	t.Fatalf("unknown backend %q", backend)
-	return nil
+	return sqltest.Store(t, backend, "access", PostgresSchema, 4, OpenSQLite, OpenPostgres)
 }
 
 // TestStaffStoreConformance runs every StaffStore method on each backend

@@ -12,24 +12,7 @@ import (
 // openStore opens a fresh store of the given backend for t.
 func openStore(t testing.TB, backend string) Store {
 	t.Helper()
-	ctx := context.Background()
-	switch backend {
-	case "sqlite":
-		s, err := OpenSQLite(ctx, sqltest.SQLite(t, "notifications"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	case "postgres":
-		pool := sqltest.Postgres(t, PostgresSchema, 4)
-		s, err := OpenPostgres(ctx, pool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	t.Fatalf("unknown backend %q", backend)
-	return nil
+	return sqltest.Store(t, backend, "notifications", PostgresSchema, 4, OpenSQLite, OpenPostgres)
 }
 
 func testMail(key string, at time.Time) *Mail {

@@ -116,3 +116,27 @@ func Run(t *testing.T, f func(t *testing.T, backend string)) {
 		t.Run(b, func(t *testing.T) { f(t, b) })
 	}
 }
+
+// Store opens a fresh store of a domain on backend ("sqlite": a file
+// named name; "postgres": a database with the domain's schema and a pool
+// of maxConns) with the domain's own open functions.
+func Store[S any](t testing.TB, backend, name, schema string, maxConns int32,
+	openSQLite func(context.Context, *sql.DB) (S, error), openPostgres func(context.Context, *pgxpool.Pool) (S, error)) S {
+	t.Helper()
+	var (
+		s   S
+		err error
+	)
+	switch backend {
+	case "sqlite":
+		s, err = openSQLite(context.Background(), SQLite(t, name))
+	case "postgres":
+		s, err = openPostgres(context.Background(), Postgres(t, schema, maxConns))
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
+	if err != nil {
+		t.Fatalf("open %s store on %s: %v", name, backend, err)
+	}
+	return s
+}
