@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/sqlstore"
 )
 
 // SiteProfiles implements Store.
@@ -194,16 +195,5 @@ func (s *SQLiteStore) AddStaffSeen(ctx context.Context, ids []string) error {
 
 // inTx runs fn in a transaction.
 func (s *SQLiteStore) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	return nil
+	return sqlstore.InTx(ctx, s.db, what, fn)
 }

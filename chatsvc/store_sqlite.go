@@ -428,18 +428,7 @@ func (s *sqliteChat) Sites(ctx context.Context) ([]Site, error) {
 
 // inTx runs f in a transaction of its own.
 func (s *sqliteChat) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return sqlstore.InTx(ctx, s.db, "chat store", f)
 }
 
 func sqliteAppendOutbox(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, r ingest.OutboxRecord) error {

@@ -197,18 +197,7 @@ func insertPgMail(ctx context.Context, tx pgx.Tx, m *Mail) error {
 }
 
 func (s *postgresStore) inTx(ctx context.Context, what string, f func(tx pgx.Tx) error) error {
-	tx, err := s.db.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := f(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	return nil
+	return sqlstore.InPgTx(ctx, s.db, what, f)
 }
 
 func (s *postgresStore) FinishReply(ctx context.Context, convID string, seq int64, nextDue time.Time, mail *Mail) error {

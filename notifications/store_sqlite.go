@@ -179,18 +179,7 @@ func insertSQLiteMail(ctx context.Context, tx *sql.Tx, m *Mail) error {
 
 // inTx runs f in a transaction and commits it.
 func (s *sqliteStore) inTx(ctx context.Context, what string, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	return nil
+	return sqlstore.InTx(ctx, s.db, what, f)
 }
 
 func (s *sqliteStore) FinishReply(ctx context.Context, convID string, seq int64, nextDue time.Time, mail *Mail) error {
