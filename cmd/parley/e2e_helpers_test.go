@@ -286,7 +286,23 @@ type goVisitor struct {
 
 func newGoVisitor(t *testing.T, base, siteKey, origin string) *goVisitor {
 	t.Helper()
-	b, _ := json.Marshal(map[string]string{"site_key": siteKey})
+	token, id := visitorToken(t, base, siteKey, origin)
+	return dialGoVisitor(t, base, origin, token, id)
+}
+
+// dialGoVisitor connects a visitor whose session is open and waits for its hello.
+func dialGoVisitor(t *testing.T, base, origin, token, visitorID string) *goVisitor {
+	t.Helper()
+	s := dialSocket(t, wsURL(base, "/ws/visitor?token="+url.QueryEscape(token)), http.Header{"Origin": {origin}})
+	s.expect("visitor hello", ofType("hello"))
+	return &goVisitor{socket: s, ID: visitorID}
+}
+
+// visitorSession opens a visitor session through base with the given
+// request body (site_key, and user for an identified visitor).
+func visitorSession(t *testing.T, base, origin string, body map[string]any) (token, visitorID string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", base+"/api/chat/visitor/session", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", origin)
@@ -299,14 +315,11 @@ func newGoVisitor(t *testing.T, base, siteKey, origin string) *goVisitor {
 		Token     string `json:"token"`
 		VisitorID string `json:"visitor_id"`
 	}
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("visitor session = %d: %s", res.StatusCode, body)
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || json.Unmarshal(out, &sess) != nil {
+		t.Fatalf("visitor session = %d: %s", res.StatusCode, out)
 	}
-	h := http.Header{"Origin": {origin}}
-	s := dialSocket(t, wsURL(base, "/ws/visitor?token="+url.QueryEscape(sess.Token)), h)
-	s.expect("visitor hello", ofType("hello"))
-	return &goVisitor{socket: s, ID: sess.VisitorID}
+	return sess.Token, sess.VisitorID
 }
 
 // say sends a message and returns the conversation id from its ack.

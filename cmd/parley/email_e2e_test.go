@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,27 +30,10 @@ func startE2EWithMail(t *testing.T) (*parleyE2E, *mailtest.Server, string) {
 // Parley.boot({user}) does), connects, and reports the page it is on.
 func visitorWithEmail(t *testing.T, p *parleyE2E, email, page string) *goVisitor {
 	t.Helper()
-	b, _ := json.Marshal(map[string]any{"site_key": p.site.Key, "user": map[string]string{"id": "crm-42", "name": "Ana Lima", "email": email}})
-	req, _ := http.NewRequest("POST", p.base+"/api/chat/visitor/session", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", p.base)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var sess struct {
-		Token     string `json:"token"`
-		VisitorID string `json:"visitor_id"`
-	}
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("visitor session = %d: %s", res.StatusCode, body)
-	}
-	s := dialSocket(t, wsURL(p.base, "/ws/visitor?token="+url.QueryEscape(sess.Token)), http.Header{"Origin": {p.base}})
-	s.expect("visitor hello", ofType("hello"))
-	s.send(map[string]any{"type": "context", "ref": "ctx", "page_url": page, "locale": "es-ES"})
-	return &goVisitor{socket: s, ID: sess.VisitorID}
+	token, id := visitorSession(t, p.base, p.base, map[string]any{"site_key": p.site.Key, "user": map[string]string{"id": "crm-42", "name": "Ana Lima", "email": email}})
+	v := dialGoVisitor(t, p.base, p.base, token, id)
+	v.send(map[string]any{"type": "context", "ref": "ctx", "page_url": page, "locale": "es-ES"})
+	return v
 }
 
 var replyTo = regexp.MustCompile(`reply\+[a-z0-9]{42}@shop\.test`)

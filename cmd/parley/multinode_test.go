@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,24 +18,7 @@ import (
 // visitorToken opens a visitor session through base and returns its token.
 func visitorToken(t *testing.T, base, siteKey, origin string) (token, visitorID string) {
 	t.Helper()
-	b, _ := json.Marshal(map[string]string{"site_key": siteKey})
-	req, _ := http.NewRequest("POST", base+"/api/chat/visitor/session", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", origin)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("visitor session: %v", err)
-	}
-	defer res.Body.Close()
-	var sess struct {
-		Token     string `json:"token"`
-		VisitorID string `json:"visitor_id"`
-	}
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("visitor session = %d: %s", res.StatusCode, body)
-	}
-	return sess.Token, sess.VisitorID
+	return visitorSession(t, base, origin, map[string]any{"site_key": siteKey})
 }
 
 // visitorOn opens the visitor's socket on one node.
