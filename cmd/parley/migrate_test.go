@@ -68,12 +68,18 @@ func TestMigrateDemoIntoPostgres(t *testing.T) {
 		return out
 	}
 	// Analytics and moderation have caught up with the demo (the live
-	// conversation too) when the report and the review queue stop changing;
-	// with every consumer (webhooks, notifications too) sharing two cores,
-	// moderation may still be working when analytics is done.
+	// conversation too) when every consumer group has committed all it was
+	// given, every outbox is empty, and the report and the review queue
+	// have stopped changing. A pause in the queue's changes alone is not
+	// enough: with every role sharing two cores, moderation may still be
+	// judging clean messages (which add no item) when analytics is done.
 	var last []byte
 	stableSince := time.Now()
-	waitUntil(t, 240*time.Second, "the analytics report and the review queue to settle", func() bool {
+	waitUntil(t, 240*time.Second, "the pipeline to be idle and the analytics report and the review queue to settle", func() bool {
+		if !pipelineIdle(t, base) {
+			stableSince = time.Now()
+			return false
+		}
 		_, raw := admin.request("GET", report, nil, false)
 		_, queue := admin.request("GET", "/api/moderation/items?limit=200", nil, false)
 		body := []byte(canonical(t, raw) + canonical(t, queue))
@@ -83,7 +89,9 @@ func TestMigrateDemoIntoPostgres(t *testing.T) {
 			}
 			last, stableSince = body, time.Now()
 		}
-		return time.Since(stableSince) > 2*time.Second
+		// Longer than the consumers' 5 s lag reading, so that a zero lag
+		// read before the last events arrived cannot pass for idle.
+		return time.Since(stableSince) > 6*time.Second
 	})
 	before := snapshot(admin)
 	stop()
@@ -164,4 +172,26 @@ func truncateForLog(s string) string {
 		return s[:600] + "…"
 	}
 	return s
+}
+
+// pipelineIdle reports whether the server's /metrics show no consumer lag
+// (parley_consumer_lag, read from the broker every few seconds) and no
+// outbox backlog (parley_outbox_backlog) in any group or store.
+func pipelineIdle(t *testing.T, base string) bool {
+	t.Helper()
+	code, metrics := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		return false
+	}
+	seen := 0
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, "parley_consumer_lag{") && !strings.HasPrefix(line, "parley_outbox_backlog{") {
+			continue
+		}
+		seen++
+		if f := strings.Fields(line); len(f) != 2 || f[1] != "0" {
+			return false
+		}
+	}
+	return seen > 0
 }
