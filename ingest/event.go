@@ -8,7 +8,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +81,11 @@ type Event struct {
 	ConversationID string          `json:"conversation_id"`
 	Actor          Actor           `json:"actor"`
 	Payload        json.RawMessage `json:"payload"`
+
+	// decoded is the payload as Decode validated it (a pointer to its
+	// type's payload struct), so that a consumer's Into copies it instead
+	// of parsing the JSON a second time. Nil for events built in memory.
+	decoded any
 }
 
 // Millis is a time carried on the wire as RFC 3339 with exactly three
@@ -186,39 +190,49 @@ var ErrInvalid = errors.New("invalid event")
 // Decode parses and validates one event. Unknown fields are tolerated; an
 // unknown version wraps ErrUnknownVersion and anything else that is wrong
 // wraps ErrInvalid, with a message that says what.
+//
+// The validated payload stays with the event: Into and DecodePayload copy
+// it rather than parse the JSON again, so a consumer parses each event once.
 func Decode(b []byte) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(b, &e); err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if err := e.Validate(); err != nil {
+	p, err := e.validate()
+	if err != nil {
 		return Event{}, err
 	}
+	e.decoded = p
 	return e, nil
 }
 
 // Validate checks the envelope and that the payload decodes as its type's payload.
 func (e Event) Validate() error {
+	_, err := e.validate()
+	return err
+}
+
+// validate is Validate, returning the decoded payload.
+func (e Event) validate() (any, error) {
 	if err := e.validateEnvelope(); err != nil {
-		return err
+		return nil, err
 	}
 	p, ok := PayloadFor(e.Type)
 	if !ok {
-		return fmt.Errorf("%w: event %s has unknown type %q", ErrInvalid, e.ID, e.Type)
+		return nil, fmt.Errorf("%w: event %s has unknown type %q", ErrInvalid, e.ID, e.Type)
 	}
 	if len(e.Payload) == 0 {
 		e.Payload = json.RawMessage("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(e.Payload))
-	if err := dec.Decode(p); err != nil {
-		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+	if err := json.Unmarshal(e.Payload, p); err != nil {
+		return nil, fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
 	}
 	if v, ok := p.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
-			return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+			return nil, fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // validateEnvelope checks every envelope field but the payload.
@@ -247,6 +261,12 @@ func (e Event) validateEnvelope() error {
 // DecodePayload decodes the payload into its typed form, for example
 // *MessageSentPayload for MessageSent.
 func (e Event) DecodePayload() (any, error) {
+	if e.decoded != nil {
+		p, _ := PayloadFor(e.Type)
+		if copyDecoded(e.decoded, p) {
+			return p, nil
+		}
+	}
 	p, ok := PayloadFor(e.Type)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown type %q", ErrInvalid, e.Type)
@@ -258,10 +278,27 @@ func (e Event) DecodePayload() (any, error) {
 }
 
 // Into decodes the payload into dst, which must be a pointer to the
-// payload type that belongs to the event's type.
+// payload type that belongs to the event's type. For an event from Decode
+// it copies the payload Decode already parsed; slices and maps in that
+// copy are shared with other copies of the same event, so treat them as
+// read-only.
 func (e Event) Into(dst any) error {
+	if e.decoded != nil && copyDecoded(e.decoded, dst) {
+		return nil
+	}
 	if err := json.Unmarshal(e.Payload, dst); err != nil {
 		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
 	}
 	return nil
+}
+
+// copyDecoded sets *dst to *decoded when both point to the same payload
+// type, and says whether it did.
+func copyDecoded(decoded, dst any) bool {
+	d := reflect.ValueOf(dst)
+	if d.Kind() != reflect.Pointer || d.IsNil() || d.Type() != reflect.TypeOf(decoded) {
+		return false
+	}
+	d.Elem().Set(reflect.ValueOf(decoded).Elem())
+	return true
 }

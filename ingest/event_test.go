@@ -49,6 +49,50 @@ func TestEventRoundTripKeepsEveryField(t *testing.T) {
 	}
 }
 
+// A decoded event's payload is parsed once: Into and DecodePayload copy
+// what Decode validated, each caller gets its own copy, and a destination
+// of another type still decodes from the JSON.
+func TestDecodedPayloadIsParsedOnce(t *testing.T) {
+	e := mustEvent(t, MessageSent, "conv-1", MessageSentPayload{MessageID: "m-1", Seq: 9, Kind: KindText, Text: "hello"})
+	raw, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Payload = json.RawMessage(`not json`) // would fail if Into parsed it again
+	var p MessageSentPayload
+	if err := got.Into(&p); err != nil {
+		t.Fatalf("Into parsed the JSON again: %v", err)
+	}
+	if p.MessageID != "m-1" || p.Seq != 9 || p.Text != "hello" {
+		t.Fatalf("copied payload %+v", p)
+	}
+	p.Text = "changed"
+	var again MessageSentPayload
+	if err := got.Into(&again); err != nil || again.Text != "hello" {
+		t.Fatalf("a caller's change reached the next copy: %+v, %v", again, err)
+	}
+	dp, err := got.DecodePayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := dp.(*MessageSentPayload); !ok || m.Seq != 9 {
+		t.Fatalf("DecodePayload gave %#v", dp)
+	}
+	var other map[string]any
+	if err := got.Into(&other); err == nil {
+		t.Fatal("a destination of another type must decode the JSON (here invalid), not take the copy")
+	}
+	built := mustEvent(t, MessageSent, "conv-1", MessageSentPayload{MessageID: "m-2", Seq: 1, Kind: KindText, Text: "x"})
+	var fromJSON MessageSentPayload
+	if err := built.Into(&fromJSON); err != nil || fromJSON.MessageID != "m-2" {
+		t.Fatalf("an event built in memory decodes its JSON: %+v, %v", fromJSON, err)
+	}
+}
+
 func TestEveryTypeHasAPayloadAndTopic(t *testing.T) {
 	for _, typ := range Types {
 		if _, ok := PayloadFor(typ); !ok {
@@ -173,6 +217,25 @@ func TestEventsDocCoversEveryType(t *testing.T) {
 		}
 		if !examples[typ] {
 			t.Errorf("docs/events.md has no example of %s", typ)
+		}
+	}
+}
+
+// BenchmarkEventDecodeInto is a consumer's per-event cost: decode and
+// validate an event, then take its typed payload.
+func BenchmarkEventDecodeInto(b *testing.B) {
+	e := mustEvent(b, MessageSent, "conv-1", MessageSentPayload{MessageID: "m", Seq: 1, Kind: KindText, Text: strings.Repeat("hello ", 20)})
+	raw, _ := e.Encode()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := Decode(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var p MessageSentPayload
+		if err := d.Into(&p); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
