@@ -74,7 +74,7 @@ func benchmarkGroupCommit(b *testing.B, backend string, senders int) {
 }
 
 // histogramCount reads how many observations a histogram holds.
-func histogramCount(b *testing.B, h interface{ Write(*dto.Metric) error }) uint64 {
+func histogramCount(b testing.TB, h interface{ Write(*dto.Metric) error }) uint64 {
 	var m dto.Metric
 	if err := h.Write(&m); err != nil {
 		b.Fatal(err)

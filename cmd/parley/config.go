@@ -52,6 +52,9 @@ type settings struct {
 	// StaffRecheck is how often open staff sockets look their session up
 	// again (a backstop: session ends reach every node's sockets at once).
 	StaffRecheck time.Duration
+	// CommitLinger is how long the chat writer may wait for company before
+	// a small commit (chatsvc.Config.CommitLinger); 0 turns it off.
+	CommitLinger time.Duration
 
 	// Email is the --smtp-* and --email-* configuration (config_email.go).
 	Email emailSettings
@@ -146,6 +149,7 @@ func (s *settings) common(fs *flagSet, defaultAddr string) {
 	fs.boolean(&s.Pprof, "pprof", "PARLEY_PPROF", false, "serve Go profiles at /debug/pprof/ (for benchmarks; keep off in production)")
 	fs.boolean(&s.Fsync, "fsync", "PARLEY_FSYNC", false, "make every ack wait for stable storage: SQLite commits with synchronous=FULL and the embedded broker fsyncs every batch (survives a power loss; costs throughput, see docs/benchmarks.md); PostgreSQL is synchronous by its own configuration")
 	fs.duration(&s.StaffRecheck, "staff-recheck", "PARLEY_STAFF_RECHECK", 15*time.Second, "how often open staff sockets look their session up again, a backstop for a sign-out or role change whose notice a node missed (notices reach every node at once)")
+	fs.duration(&s.CommitLinger, "commit-linger", "PARLEY_COMMIT_LINGER", 0, "how long a chat node may hold a small group commit for more messages while several clients are sending: 500us halves the commits and saves about a tenth of the CPU at 1,000 msg/s for about 1 ms more at the median (0: off)")
 	fs.str(&s.EgressAllowHosts, "egress-allow-hosts", "PARLEY_EGRESS_ALLOW_HOSTS", "", "host names, comma separated, that bot webhooks may reach although they are or resolve to internal addresses (on-premises bots); everything else internal is refused")
 }
 
@@ -194,6 +198,9 @@ func (s *settings) validate(needBrokers bool) error {
 	}
 	if s.Retention < time.Minute {
 		errs = append(errs, fmt.Errorf("--retention / PARLEY_RETENTION %s is shorter than a minute", s.Retention))
+	}
+	if s.CommitLinger < 0 || s.CommitLinger > 50*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--commit-linger / PARLEY_COMMIT_LINGER %s is not between 0 and 50ms", s.CommitLinger))
 	}
 	if s.StaffRecheck < time.Second {
 		errs = append(errs, fmt.Errorf("--staff-recheck / PARLEY_STAFF_RECHECK %s is shorter than a second", s.StaffRecheck))

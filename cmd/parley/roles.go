@@ -160,7 +160,7 @@ func wireChat(ctx context.Context, n *node, mod *moderation.InlineChecker) (*cha
 	chat, err := chatsvc.New(ctx, chatsvc.Config{
 		Store: store, Attachments: files, Broker: broker, DataDir: filepath.Join(n.cfg.DataDir, "chat"), Producer: n.producer, Brokers: n.brokers,
 		NodeID: n.cfg.NodeID, Guard: n.guard, Secret: secret, StaffOrigins: []string{n.url}, StaffRecheck: n.cfg.StaffRecheck,
-		Moderator: inlineModerator{mod}, Bans: mod, Egress: n.cfg.egressPolicy(),
+		CommitLinger: n.cfg.CommitLinger, Moderator: inlineModerator{mod}, Bans: mod, Egress: n.cfg.egressPolicy(),
 		Logger: n.log.With("component", "chat"), Registerer: n.reg,
 	})
 	if err != nil {
