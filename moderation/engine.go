@@ -239,6 +239,9 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 			if e.reported(sc, sc.syms[m.s].tok) || quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end)) {
 				continue
 			}
+			if (cat == CatAbuse || cat == CatInsult) && e.selfAimed(sc, text, sc.syms[m.s].tok, sc.syms[m.e].tok) {
+				continue // "what an idiot I am"
+			}
 		}
 		if (cat == CatPhishing || cat == CatSpam) && e.aboutAScam(sc, text, m) {
 			continue
@@ -318,7 +321,9 @@ func (e *Engine) aboutAScam(sc *scratch, text string, m match) bool {
 	if doubt && (report || strings.IndexByte(text, '?') >= 0) {
 		return true
 	}
-	return report && quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end))
+	// a quotation the writer doubts or says they received ("I got an
+	// email 'your account will be suspended', it's fake right")
+	return (report || doubt) && quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end))
 }
 
 // hasClass reports a lexicon hit of class c in the text.

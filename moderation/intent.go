@@ -431,6 +431,9 @@ func (e *Engine) tryRule(sc *scratch, text string, m *intentMatcher, ri int, pre
 		if vetoable(r.category) && m.vetoed(first, last, present) {
 			continue
 		}
+		if (r.category == CatAbuse || r.category == CatInsult) && e.selfAimed(sc, text, first, last) {
+			continue // "ich bin so ein Idiot"
+		}
 		if r.category == CatPhishing && m.negatedCommand(first, present, func(t int32) bool { return t == 0 || clauseEndAfter(sc, text, t-1) }) {
 			continue // "please don't send me the password by email"
 		}
@@ -715,7 +718,8 @@ func quotations(text string, found func(open, close int) bool) bool {
 				open = i + size
 				closeWith = map[rune]string{'"': `"`, '\'': "'", '“': "”", '‘': "’", '«': "»", '„': "“"}[r]
 			}
-		case strings.HasPrefix(text[i:], closeWith) || (closeWith == "”" && r == '"'):
+		case strings.HasPrefix(text[i:], closeWith) || ((closeWith == "”" || closeWith == "“") && r == '"'):
+			// a typed '"' closes a curly opening too ("„ich weiß, wo du wohnst"")
 			if closeWith == "'" && i+1 < len(text) && isAlpha(text[i+1]) {
 				break // an apostrophe inside the quotation
 			}
