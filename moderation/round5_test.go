@@ -54,3 +54,47 @@ func TestRulesStillCatchRound5(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesCatchRound5Shapes: the round-5 grammar rules (turning up at
+// the reader's home, distrust of a group, a place "full of" a group,
+// identity as the explanation of a failure, superlatives of intelligence,
+// "smarter than you", "the wall is smarter", "double your bitcoin"), and
+// the look-alikes they must leave alone.
+func TestRulesCatchRound5Shapes(t *testing.T) {
+	p := DefaultPolicy()
+	p.Model.Threshold = 0
+	e, err := NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]string{
+		"do you really want me turning up at your house? keep going":                  ActionBlock,
+		"voy a ir a tu casa y hablamos":                                               ActionBlock,
+		"you're lucky there's a screen between us":                                    ActionBlock,
+		"never trust a mexican with money, lesson learned":                            ActionBlock,
+		"nunca te fíes de un gitano":                                                  ActionBlock,
+		"Türken kann man nichts glauben":                                              ActionBlock,
+		"a call centre full of indians, no wonder":                                    ActionBlock,
+		"a woman manager, well that explains the mess":                                ActionBlock,
+		"you are honestly the dumbest person I have ever spoken to":                   ActionBlock,
+		"my dog is smarter than you":                                                  ActionBlock,
+		"mit Ihnen zu reden ist wie mit einer Wand zu reden, nur die Wand ist klüger": ActionBlock,
+		"parler avec vous, c'est parler à un mur, et le mur est plus malin":           ActionBlock,
+		"double your bitcoin in a week, guaranteed":                                   ActionBlock,
+		"I'll come to your store tomorrow to return it":                               ActionAllow,
+		"the engineer will come to my house on monday":                                ActionAllow,
+		"voy a ir a casa a buscar el recibo":                                          ActionAllow,
+		"je passe chez vous demain pour récupérer le colis":                           ActionAllow,
+		"the box was full of broken glass":                                            ActionAllow,
+		"I'm a woman and the sizes are odd, that explains it":                         ActionAllow,
+		"you can't trust the tracking page":                                           ActionAllow,
+		"the screen is cracked, lucky this is under warranty":                         ActionAllow,
+		"my wife is smarter than me, she found the receipt":                           ActionAllow,
+		"your phone is smarter than mine":                                             ActionAllow,
+		"I doubled my order by mistake, I only wanted one bitcoin mining rig":         ActionAllow,
+	} {
+		if v := e.Check(text); v.Action != want {
+			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
+		}
+	}
+}
