@@ -496,8 +496,8 @@ func (m *intentMatcher) match(r *intentRule, k, prev, slack int) (int32, bool) {
 }
 
 // vetoed reports a negation word near the match that is not part of it
-// ("I would never hurt you"), or reported speech before it in the same
-// sentence ("the driver said he would kill you all").
+// ("I would never hurt you"), or reported speech before or inside it in
+// the same sentence ("the driver said he would kill you all").
 func (m *intentMatcher) vetoed(first, last int32, present classSet) bool {
 	if !present.has(m.neg) && !present.has(m.report) {
 		return false
@@ -512,9 +512,10 @@ func (m *intentMatcher) vetoed(first, last int32, present classSet) bool {
 				return true
 			}
 		case m.report:
-			// before the match, or opening it ("me mandou 'sei onde você
-			// mora'": the rule's "me" is the report's)
-			if h.s < first || (h.s == first && h.e > first && !m.consumed(h)) {
+			// before the match, or inside it and not part of it ("me
+			// mandou 'sei onde você mora'": the rule's "me" is the
+			// report's; "Ihr Fahrer hat mich dumm genannt")
+			if h.s < first || (h.s <= last && (h.s > first || h.e > first) && !m.consumed(h)) {
 				return true
 			}
 		}

@@ -23,6 +23,11 @@ func TestRulesSpareRound5(t *testing.T) {
 		"sou uma anta mesmo, esqueci o número do pedido",
 		"my mum got an email 'your account will be suspended', it's fake right",
 		"ein Kunde schrieb mir „ich weiß, wo du wohnst\" – was soll ich tun?",
+		"quel idiot je fais, j'ai payé deux fois",
+		"Ihr Fahrer hat mich dumm genannt und ich will mich beschweren", // the report inside the match
+		"I live in Shitterton, how long will it take",
+		"the parcel is going to Twatt, is that in your area",
+		"hello beautiful people of support, quick question",
 	} {
 		if v := e.Check(text); v.Action != ActionAllow {
 			t.Errorf("%q: %s %v %v", text, v.Action, v.Categories, v.Spans)

@@ -16,11 +16,11 @@ var selfWords = map[string]bool{
 
 // selfCopulas are the verbs that make the writer the insult's subject:
 // "I am", "I'm", "I feel", "soy", "sou", "je suis", "ich bin", "me
-// siento". The Spanish and Portuguese forms need no pronoun.
+// siento", "quel idiot je fais". The Spanish and Portuguese forms need no pronoun.
 var selfCopulas = map[string]bool{
 	"am": true, "m": true, "was": true, "feel": true, "felt": true,
 	"soy": true, "sou": true, "estoy": true, "estou": true, "siento": true, "sinto": true, "fui": true,
-	"suis": true, "sens": true, "etais": true, "bin": true, "war": true, "fuhle": true, "komme": true,
+	"suis": true, "sens": true, "fais": true, "etais": true, "bin": true, "war": true, "fuhle": true, "komme": true,
 }
 
 // bareCopulas carry the first person without a pronoun.
