@@ -242,6 +242,9 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 			if (cat == CatAbuse || cat == CatInsult) && e.selfAimed(sc, text, sc.syms[m.s].tok, sc.syms[m.e].tok) {
 				continue // "what an idiot I am"
 			}
+			if (cat == CatAbuse || cat == CatInsult) && e.moneyAccusation(sc, sc.syms[m.s].tok, sc.syms[m.e].tok) {
+				continue // "you're thieves, you charged me twice"
+			}
 		}
 		if (cat == CatPhishing || cat == CatSpam) && e.aboutAScam(sc, text, m) {
 			continue

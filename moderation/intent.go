@@ -86,6 +86,7 @@ type intentGrammar struct {
 	emojiSexual, money, riskyLink             int
 	numberWord                                int      // "seven", "sieben": digits spelled out (PII)
 	you, your                                 int      // second person, and its possessive
+	accusation, moneyComplaint                int      // "thieves", "charged me twice": a customer's complaint (round 5)
 	promo                                     classSet // classes that make a text promotional
 }
 
@@ -255,6 +256,15 @@ func parseGrammar(text string) (*intentGrammar, error) {
 	}
 	if len(g.rules) > maxRules {
 		return nil, fmt.Errorf("intent grammar: %d rules; the limit is %d", len(g.rules), maxRules)
+	}
+	// classes the engine reads but no rule names: numbered after the
+	// rules' classes, since the model's class features are class numbers
+	// and a class added before them would renumber the rest
+	if g.accusation, err = class("accusation"); err != nil {
+		return nil, err
+	}
+	if g.moneyComplaint, err = class("money_complaint"); err != nil {
+		return nil, err
 	}
 	// index each rule under one class it cannot match without, so a text
 	// only tries the rules whose classes it has

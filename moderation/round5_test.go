@@ -103,3 +103,30 @@ func TestRulesCatchRound5Shapes(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesSpareComplaintsRound5: a complaint about the business is not
+// abuse of the agent: "useless service" (the business left the staff
+// words), an accusation of theft about money taken ("you're thieves,
+// charging me twice"); the same accusation without a money complaint,
+// and a useless agent, still count.
+func TestRulesSpareComplaintsRound5(t *testing.T) {
+	p := DefaultPolicy()
+	p.Model.Threshold = 0
+	e, err := NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]string{
+		"what a useless service, honestly":           ActionAllow,
+		"you're thieves, charging me twice":          ActionAllow,
+		"sois unos ladrones, quiero mi dinero":       ActionAllow,
+		"vocês são uns ladrões, cobraram duas vezes": ActionAllow,
+		"vous êtes des voleurs, prélevé deux fois":   ActionAllow,
+		"you're a thief and a liar, get lost":        ActionBlock,
+		"what a useless agent":                       ActionBlock,
+	} {
+		if v := e.Check(text); v.Action != want {
+			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
+		}
+	}
+}

@@ -81,3 +81,22 @@ func commaBetween(sc *scratch, text string, k int) bool {
 	}
 	return strings.ContainsAny(text[from:to], ",;:–—")
 }
+
+// moneyAccusation reports an accusation of theft or fraud (intent class
+// "accusation": thieves, crooks, ladrones, voleurs, Betrüger) on tokens
+// first..last in a text that complains about money taken (class
+// "money_complaint": charged twice, my refund, cobrado, prélevé,
+// abgebucht): "you're thieves, charging me twice" is a customer's
+// complaint about the business, not abuse of the agent.
+func (e *Engine) moneyAccusation(sc *scratch, first, last int32) bool {
+	accused, money := false, false
+	for _, h := range sc.hits {
+		switch int(h.class) {
+		case e.grammar.accusation:
+			accused = accused || (h.s <= last && h.e >= first)
+		case e.grammar.moneyComplaint:
+			money = true
+		}
+	}
+	return accused && money
+}
