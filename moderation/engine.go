@@ -306,7 +306,8 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 		// the model adds what the rules missed; where they agree, the
 		// rules' spans say more
 		if h, ok := e.model.judge(sc, e.policy.Model.Threshold); ok && !hasCategory(spans, h.category) &&
-			!(vetoable(h.category) && e.reportsQuote(sc, text)) {
+			!(vetoable(h.category) && e.reportsQuote(sc, text)) &&
+			!((h.category == CatAbuse || h.category == CatInsult) && e.moneyAccusation(sc, 0, int32(len(sc.tokens)))) {
 			spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: h.category,
 				Rule: fmt.Sprintf("model:%.2f", h.score), Source: "model:" + e.model.Label()})
 		}

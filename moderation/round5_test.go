@@ -130,3 +130,40 @@ func TestRulesSpareComplaintsRound5(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesCatchCodeUnderThreat: a code or password asked for under the
+// threat of closing the reader's account is phishing (the rules catch it
+// without the model); a customer asking for a code again, or to close
+// their own account, is not.
+func TestRulesCatchCodeUnderThreat(t *testing.T) {
+	p := DefaultPolicy()
+	p.Model.Threshold = 0
+	e, err := NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]string{
+		"if you don't send me the code now I will close your account, send the code": ActionBlock,
+		"donnez-moi le code sinon votre compte sera bloqué":                          ActionBlock,
+		"my account got blocked, can you send me the code again?":                    ActionAllow,
+		"I want to close my account, do you need my password?":                       ActionAllow,
+	} {
+		if v := e.Check(text); v.Action != want {
+			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
+		}
+	}
+}
+
+// TestModelSparesMoneyAccusation: the model's abuse is not trusted on an
+// accusation of theft about money taken, as the rules' is not.
+func TestModelSparesMoneyAccusation(t *testing.T) {
+	e := defaultEngine(t)
+	for _, text := range []string{
+		"ihr seid Betrüger, zweimal abgebucht",
+		"you're thieves, charging me twice",
+	} {
+		if v := e.Check(text); v.Action != ActionAllow {
+			t.Errorf("%q: %s %v %v", text, v.Action, v.Categories, v.Spans)
+		}
+	}
+}
