@@ -173,3 +173,23 @@ func TestModelSparesMoneyAccusation(t *testing.T) {
 		}
 	}
 }
+
+// TestMildProfanityRound5: exclamations and minced oaths of the five
+// languages are flagged as mild profanity, not blocked; a religious
+// name in an ordinary request is not.
+func TestMildProfanityRound5(t *testing.T) {
+	e := defaultEngine(t)
+	for text, want := range map[string]string{
+		"dang it, wrong card again":                   ActionFlag,
+		"sod it, I'll just reorder":                   ActionFlag,
+		"puñetera app, no carga":                      ActionFlag,
+		"fodeu, paguei duas vezes":                    ActionFlag,
+		"zum Teufel mit diesem Formular":              ActionFlag,
+		"c'est chiant, le lien a expiré":              ActionFlag,
+		"the book about Jesus Christ arrived damaged": ActionAllow,
+	} {
+		if v := e.Check(text); v.Action != want {
+			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
+		}
+	}
+}
