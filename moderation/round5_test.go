@@ -193,3 +193,29 @@ func TestMildProfanityRound5(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesRound5Phrases: the card's digits asked for in words by someone
+// posing as the reader's bank; a mock title for the reader ("well done,
+// genius") is flagged; sincere praise is not.
+func TestRulesRound5Phrases(t *testing.T) {
+	p := DefaultPolicy()
+	p.Model.Threshold = 0
+	e, err := NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]string{
+		"soy de su banco, por seguridad necesito que me diga las 16 cifras de la tarjeta": ActionBlock,
+		"the 16 digits on my card are worn off, can I get a new one?":                     ActionAllow,
+		"votre banque me demande le code, c'est normal ?":                                 ActionAllow,
+		"well done genius, you cancelled the wrong order":                                 ActionFlag,
+		"bravo le génie, encore raté":                                                     ActionFlag,
+		"you clearly have the reading comprehension of a toddler":                         ActionBlock,
+		"thanks, that genius idea of yours worked, the router is fine now":                ActionAllow,
+		"bravo, it works now, you're a genius!":                                           ActionAllow,
+	} {
+		if v := e.Check(text); v.Action != want {
+			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
+		}
+	}
+}
