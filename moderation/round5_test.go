@@ -187,6 +187,8 @@ func TestMildProfanityRound5(t *testing.T) {
 		"zum Teufel mit diesem Formular":              ActionFlag,
 		"c'est chiant, le lien a expiré":              ActionFlag,
 		"the book about Jesus Christ arrived damaged": ActionAllow,
+		"o puto que entregou foi simpático":           ActionAllow, // pt-PT: the kid
+		"eres un puto inútil":                         ActionBlock,
 	} {
 		if v := e.Check(text); v.Action != want {
 			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
