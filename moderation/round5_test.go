@@ -87,6 +87,8 @@ func TestRulesCatchRound5Shapes(t *testing.T) {
 		"parler avec vous, c'est parler à un mur, et le mur est plus malin":           ActionBlock,
 		"double your bitcoin in a week, guaranteed":                                   ActionBlock,
 		"las cosas se pueden poner muy feas para ti":                                  ActionBlock,
+		"a ver si te atreves a decirme eso en la cara":                                ActionBlock,
+		"viens me dire ça en face":                                                    ActionBlock,
 		"I wouldn't want to be in your shoes when I get there":                        ActionBlock,
 		"mulher tem que ficar na cozinha, chama um homem":                             ActionBlock,
 		"ma femme est à la cuisine, elle arrive":                                      ActionAllow,
