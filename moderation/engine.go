@@ -239,6 +239,12 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 			if e.reported(sc, sc.syms[m.s].tok) || quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end)) {
 				continue
 			}
+			if (cat == CatAbuse || cat == CatInsult) && e.selfAimed(sc, text, sc.syms[m.s].tok, sc.syms[m.e].tok) {
+				continue // "what an idiot I am"
+			}
+			if (cat == CatAbuse || cat == CatInsult) && e.moneyAccusation(sc, sc.syms[m.s].tok, sc.syms[m.e].tok) {
+				continue // "you're thieves, you charged me twice"
+			}
 		}
 		if (cat == CatPhishing || cat == CatSpam) && e.aboutAScam(sc, text, m) {
 			continue
@@ -300,7 +306,8 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 		// the model adds what the rules missed; where they agree, the
 		// rules' spans say more
 		if h, ok := e.model.judge(sc, e.policy.Model.Threshold); ok && !hasCategory(spans, h.category) &&
-			!(vetoable(h.category) && e.reportsQuote(sc, text)) {
+			!(vetoable(h.category) && e.reportsQuote(sc, text)) &&
+			!((h.category == CatAbuse || h.category == CatInsult) && e.moneyAccusation(sc, 0, int32(len(sc.tokens)))) {
 			spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: h.category,
 				Rule: fmt.Sprintf("model:%.2f", h.score), Source: "model:" + e.model.Label()})
 		}
@@ -318,7 +325,9 @@ func (e *Engine) aboutAScam(sc *scratch, text string, m match) bool {
 	if doubt && (report || strings.IndexByte(text, '?') >= 0) {
 		return true
 	}
-	return report && quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end))
+	// a quotation the writer doubts or says they received ("I got an
+	// email 'your account will be suspended', it's fake right")
+	return (report || doubt) && quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end))
 }
 
 // hasClass reports a lexicon hit of class c in the text.

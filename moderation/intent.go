@@ -86,6 +86,7 @@ type intentGrammar struct {
 	emojiSexual, money, riskyLink             int
 	numberWord                                int      // "seven", "sieben": digits spelled out (PII)
 	you, your                                 int      // second person, and its possessive
+	accusation, moneyComplaint                int      // "thieves", "charged me twice": a customer's complaint (round 5)
 	promo                                     classSet // classes that make a text promotional
 }
 
@@ -255,6 +256,15 @@ func parseGrammar(text string) (*intentGrammar, error) {
 	}
 	if len(g.rules) > maxRules {
 		return nil, fmt.Errorf("intent grammar: %d rules; the limit is %d", len(g.rules), maxRules)
+	}
+	// classes the engine reads but no rule names: numbered after the
+	// rules' classes, since the model's class features are class numbers
+	// and a class added before them would renumber the rest
+	if g.accusation, err = class("accusation"); err != nil {
+		return nil, err
+	}
+	if g.moneyComplaint, err = class("money_complaint"); err != nil {
+		return nil, err
 	}
 	// index each rule under one class it cannot match without, so a text
 	// only tries the rules whose classes it has
@@ -431,6 +441,9 @@ func (e *Engine) tryRule(sc *scratch, text string, m *intentMatcher, ri int, pre
 		if vetoable(r.category) && m.vetoed(first, last, present) {
 			continue
 		}
+		if (r.category == CatAbuse || r.category == CatInsult) && e.selfAimed(sc, text, first, last) {
+			continue // "ich bin so ein Idiot"
+		}
 		if r.category == CatPhishing && m.negatedCommand(first, present, func(t int32) bool { return t == 0 || clauseEndAfter(sc, text, t-1) }) {
 			continue // "please don't send me the password by email"
 		}
@@ -493,8 +506,8 @@ func (m *intentMatcher) match(r *intentRule, k, prev, slack int) (int32, bool) {
 }
 
 // vetoed reports a negation word near the match that is not part of it
-// ("I would never hurt you"), or reported speech before it in the same
-// sentence ("the driver said he would kill you all").
+// ("I would never hurt you"), or reported speech before or inside it in
+// the same sentence ("the driver said he would kill you all").
 func (m *intentMatcher) vetoed(first, last int32, present classSet) bool {
 	if !present.has(m.neg) && !present.has(m.report) {
 		return false
@@ -509,9 +522,10 @@ func (m *intentMatcher) vetoed(first, last int32, present classSet) bool {
 				return true
 			}
 		case m.report:
-			// before the match, or opening it ("me mandou 'sei onde você
-			// mora'": the rule's "me" is the report's)
-			if h.s < first || (h.s == first && h.e > first && !m.consumed(h)) {
+			// before the match, or inside it and not part of it ("me
+			// mandou 'sei onde você mora'": the rule's "me" is the
+			// report's; "Ihr Fahrer hat mich dumm genannt")
+			if h.s < first || (h.s <= last && (h.s > first || h.e > first) && !m.consumed(h)) {
 				return true
 			}
 		}
@@ -715,7 +729,8 @@ func quotations(text string, found func(open, close int) bool) bool {
 				open = i + size
 				closeWith = map[rune]string{'"': `"`, '\'': "'", '“': "”", '‘': "’", '«': "»", '„': "“"}[r]
 			}
-		case strings.HasPrefix(text[i:], closeWith) || (closeWith == "”" && r == '"'):
+		case strings.HasPrefix(text[i:], closeWith) || ((closeWith == "”" || closeWith == "“") && r == '"'):
+			// a typed '"' closes a curly opening too ("„ich weiß, wo du wohnst"")
 			if closeWith == "'" && i+1 < len(text) && isAlpha(text[i+1]) {
 				break // an apostrophe inside the quotation
 			}

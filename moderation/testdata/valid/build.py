@@ -1,4 +1,4 @@
-"""Builds valid.jsonl (or, given valid2 or valid3, that set) from its folder's
+"""Builds valid.jsonl (or, given valid2, valid3 or valid4, that set) from its folder's
 data_<lang>.py. Deterministic: same sources, same file."""
 
 import json
@@ -51,7 +51,7 @@ def fill(text: str, rnd: random.Random) -> str:
 def build(folder: Path, prefix: str, out_name: str) -> int:
     """Builds folder/out_name from folder's data_<lang>.py, ids prefix-family-lang-n.
 
-    The later validation sets (../valid2, ../valid3) build with this too."""
+    The later validation sets (../valid2, ../valid3, ../valid4) build with this too."""
     sys.path.insert(0, str(folder))  # that folder's data_<lang>.py first
     out = []
     for lang in LANGS:
@@ -93,7 +93,8 @@ def build(folder: Path, prefix: str, out_name: str) -> int:
 # The sets built by this script: folder, id prefix, output file.
 SETS = {"valid": (HERE, "va", "valid.jsonl"),
         "valid2": (HERE.parent / "valid2", "v2", "valid2.jsonl"),
-        "valid3": (HERE.parent / "valid3", "v3", "valid3.jsonl")}
+        "valid3": (HERE.parent / "valid3", "v3", "valid3.jsonl"),
+        "valid4": (HERE.parent / "valid4", "v4", "valid4.jsonl")}
 
 
 def main() -> int:
