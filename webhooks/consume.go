@@ -12,7 +12,7 @@ import (
 func (s *Service) consume(ctx context.Context) {
 	ingest.RunConsumer(ctx, ingest.ConsumerConfig{
 		Brokers: s.cfg.Brokers, GroupID: s.cfg.GroupID, Topics: []string{ingest.TopicChat, ingest.TopicModeration},
-		BatchSize: 1000, BatchWait: 50 * time.Millisecond, DeadLetter: s.cfg.DeadLetter,
+		BatchSize: 1000, BatchWait: 50 * time.Millisecond, FetchMinBytes: ingest.PatientFetch, DeadLetter: s.cfg.DeadLetter,
 		Registerer: s.cfg.Registerer, Logger: s.log,
 	}, s.handle)
 }
