@@ -486,16 +486,26 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 // the queue-position effects it caused.
 func (w *writer) apply(bs *batchState) []func() {
 	metas := make(map[string]convMeta, len(bs.convs))
-	changedLoad := map[string]bool{}
+	// loadBefore holds each touched agent's load before the batch: only a
+	// load that ends different is news. (A message in an assigned
+	// conversation takes it off its agent's load and puts it back; telling
+	// every agent on the site about that sent each of them a presence frame
+	// per message, 13 of every 16 frames at 1,000 msg/s with 12 agents.)
+	loadBefore := map[string]int{}
+	touch := func(agent string) {
+		if _, ok := loadBefore[agent]; !ok {
+			loadBefore[agent] = w.load[agent]
+		}
+	}
 	for id, c := range bs.convs {
 		old, had := w.convs[id]
 		if had && old.counts() {
+			touch(old.Assignee)
 			w.load[old.Assignee]--
-			changedLoad[old.Assignee] = true
 		}
 		if c.counts() {
+			touch(c.Assignee)
 			w.load[c.Assignee]++
-			changedLoad[c.Assignee] = true
 		}
 		if had && (old.Routing != c.Routing || old.Status != c.Status || old.QueuedAt != c.QueuedAt || old.TeamID != c.TeamID) {
 			w.queueDirty = true
@@ -516,7 +526,11 @@ func (w *writer) apply(bs *batchState) []func() {
 		w.queueDirty = true
 	}
 	w.s.publishMeta(metas)
-	for a := range changedLoad {
+	changedLoad := map[string]bool{}
+	for a, before := range loadBefore {
+		if w.load[a] != before {
+			changedLoad[a] = true
+		}
 		if w.load[a] == 0 {
 			delete(w.load, a)
 		}
