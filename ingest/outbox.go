@@ -63,6 +63,12 @@ type RelayConfig struct {
 	// Poll is how often the relay looks without being woken (default 1 s);
 	// it covers rows written by other processes sharing the store.
 	Poll time.Duration
+	// Linger is how long a woken relay waits before its pass, so that one
+	// pass (a read, a publish and the write that marks the records sent)
+	// carries the commits of those milliseconds rather than each commit's
+	// few records: the marking write takes the store's write lock like
+	// every commit does. Zero: pass at once.
+	Linger time.Duration
 	// KeepSent is how long sent records stay before purging (default 1 h).
 	KeepSent   time.Duration
 	Registerer prometheus.Registerer
@@ -174,6 +180,13 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-r.kick:
+			if r.cfg.Linger > 0 {
+				select {
+				case <-ctx.Done():
+					break loop
+				case <-time.After(r.cfg.Linger):
+				}
+			}
 		case <-poll.C:
 		case now := <-purge.C:
 			if err := r.cfg.Outbox.PurgeOutbox(ctx, now.Add(-r.cfg.KeepSent)); err != nil && ctx.Err() == nil {

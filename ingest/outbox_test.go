@@ -19,6 +19,7 @@ type memOutbox struct {
 	sent map[int64]bool
 	// claims counts concurrent claims (must stay ≤ 1).
 	claiming, maxClaiming int
+	published             int // claims that published something
 }
 
 func (o *memOutbox) ClaimOutbox(ctx context.Context, limit int, publish PublishFunc) (int, error) {
@@ -38,6 +39,7 @@ func (o *memOutbox) ClaimOutbox(ctx context.Context, limit int, publish PublishF
 	}
 	acked, err := publish(ctx, batch)
 	o.mu.Lock()
+	o.published++
 	for _, s := range acked {
 		o.sent[s] = true
 	}
@@ -75,6 +77,35 @@ func (o *memOutbox) add(t *testing.T, n int) {
 		}
 		r.Seq = seq
 		o.recs = append(o.recs, r)
+	}
+}
+
+// A lingering relay publishes the commits of a few milliseconds in one
+// pass instead of one pass per wake.
+func TestRelayLingersForMoreCommits(t *testing.T) {
+	_, producer := relayBroker(t)
+	out := &memOutbox{sent: map[int64]bool{}}
+	relay, err := NewRelay(RelayConfig{Store: "test", Outbox: out, Producer: producer, Poll: time.Hour, Linger: 80 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); relay.Run(ctx, time.Second) }()
+	defer func() { stop(); <-done }()
+	for range 5 { // five commits 5 ms apart, each waking the relay
+		out.add(t, 1)
+		relay.Wake()
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, 10*time.Second, "the five records published", func() bool {
+		n, _, _ := out.OutboxBacklog(context.Background())
+		return n == 0
+	})
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if out.published > 2 {
+		t.Fatalf("five commits 5 ms apart took %d publishing passes; a relay lingering 80 ms takes them in one", out.published)
 	}
 }
 
