@@ -74,7 +74,10 @@ func NewLiveBus(cfg LiveBusConfig) (*LiveBus, error) {
 	}
 	b.w = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...), Topic: TopicLive, Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireOne, BatchTimeout: time.Millisecond, BatchSize: 1000,
+		// BatchSize 100 rather than more: kafka-go allocates room for a
+		// whole batch with each one it starts (see ProducerConfig.BatchSize),
+		// and a millisecond's batch holds a few frames.
+		RequiredAcks: kafka.RequireOne, BatchTimeout: time.Millisecond, BatchSize: 100,
 		Async: true, MaxAttempts: 3,
 		Completion: func(msgs []kafka.Message, err error) {
 			if err != nil {

@@ -24,8 +24,13 @@ type ProducerConfig struct {
 	// BatchTimeout bounds how long a partial batch waits; kafka-go's 1 s
 	// default would add a second to every synchronous publish.
 	BatchTimeout time.Duration
-	BatchSize    int
-	Registerer   prometheus.Registerer
+	// BatchSize caps the messages of one produce request per partition
+	// (default 100, kafka-go's own). kafka-go allocates room for that many
+	// messages with every batch it starts, so a cap of 1,000 cost the relay
+	// 150 KB per partition per pass — 45% of the server's allocations at
+	// 1,000 msg/s — however few records the pass carried.
+	BatchSize  int
+	Registerer prometheus.Registerer
 }
 
 // NewProducer builds a producer. It does not dial until the first Publish.
@@ -34,7 +39,7 @@ func NewProducer(cfg ProducerConfig) *Producer {
 		cfg.BatchTimeout = 2 * time.Millisecond
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1000
+		cfg.BatchSize = 100
 	}
 	p := &Producer{
 		w: &kafka.Writer{
