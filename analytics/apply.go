@@ -243,21 +243,37 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 	if err != nil {
 		return st, err
 	}
-	seen := map[string]bool{}
+	// Which of the batch's events are stored already (a redelivery): a set
+	// of the batch's ids, looked up while scanning the stored events, costs
+	// no allocation per stored event (a set of every stored id did, every
+	// batch, for conversations that keep growing).
+	isStored := make(map[string]bool, len(events))
+	for _, e := range events {
+		isStored[e.ID] = false
+	}
 	for _, evs := range stored {
 		for _, e := range evs {
-			seen[e.ID] = true
+			if _, ok := isStored[e.ID]; ok {
+				isStored[e.ID] = true
+			}
 		}
 	}
 	var fresh []ingest.Event
+	freshByConv := map[ConversationKey][]ingest.Event{}
+	taken := make(map[string]bool, len(events))
 	var newest int64
 	for _, e := range events {
-		if !seen[e.ID] {
-			seen[e.ID] = true
-			fresh = append(fresh, e)
-		}
 		if buildsFacts(e) {
 			newest = max(newest, e.OccurredAt.UnixMilli())
+		}
+		if isStored[e.ID] || taken[e.ID] {
+			continue
+		}
+		taken[e.ID] = true
+		fresh = append(fresh, e)
+		if buildsFacts(e) {
+			k := ConversationKey{SiteID: e.SiteID, ConversationID: e.ConversationID}
+			freshByConv[k] = append(freshByConv[k], e)
 		}
 	}
 
@@ -277,8 +293,12 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 		conv := make([]ConversationFacts, 0, len(keys))
 		var mod []ModerationFact
 		for _, k := range keys {
-			evs := make([]ingest.Event, 0, len(stored[k])+len(byConv[k]))
-			evs = dedupe(append(append(evs, stored[k]...), byConv[k]...))
+			// Stored events are deduplicated (storedEvents) and fresh ones are
+			// new and unique, so the union needs no second pass. Appending in
+			// place reuses the cached slice's spare room: the cache entry is
+			// replaced below when the batch succeeds, and emptied when it
+			// fails (buildFacts sorts evs in place).
+			evs := append(stored[k], freshByConv[k]...)
 			all[k] = evs
 			p, _ := a.sites.profile(k.SiteID)
 			f, m := buildFacts(evs, p.rules())
@@ -336,7 +356,7 @@ func changedModeration(facts []ModerationFact, batch []ingest.Event) []Moderatio
 	return out
 }
 
-// storedEvents returns the stored events of keys: from the cache where it
+// storedEvents returns the stored events of keys, each once: from the cache where it
 // holds as many events as the store, else read back.
 func (a *applier) storedEvents(ctx context.Context, keys []ConversationKey) (map[ConversationKey][]ingest.Event, error) {
 	counts, err := a.store.EventCounts(ctx, keys)
@@ -366,7 +386,7 @@ func (a *applier) storedEvents(ctx context.Context, keys []ConversationKey) (map
 		return nil, fmt.Errorf("read stored events of %d conversations: %w", len(read), err)
 	}
 	for k, evs := range got {
-		out[k] = evs
+		out[k] = dedupe(evs) // a store may hold an event twice until it merges (ClickHouse)
 	}
 	return out, nil
 }
@@ -398,7 +418,7 @@ func (a *applier) recomputeStep(ctx context.Context, site, after string) (string
 	conv := make([]ConversationFacts, 0, len(keys))
 	var mod []ModerationFact
 	for _, k := range keys {
-		evs := dedupe(stored[k])
+		evs := stored[k]
 		if len(evs) == 0 {
 			continue
 		}
