@@ -83,7 +83,7 @@ func (o *memOutbox) add(t *testing.T, n int) {
 // A lingering relay publishes the commits of a few milliseconds in one
 // pass instead of one pass per wake.
 func TestRelayLingersForMoreCommits(t *testing.T) {
-	_, producer := relayBroker(t)
+	_, producer := topicsAndProducer(t)
 	out := &memOutbox{sent: map[int64]bool{}}
 	relay, err := NewRelay(RelayConfig{Store: "test", Outbox: out, Producer: producer, Poll: time.Hour, Linger: 80 * time.Millisecond})
 	if err != nil {
@@ -114,7 +114,7 @@ func TestRelayLingersForMoreCommits(t *testing.T) {
 // the final flush publishes the rest once.
 func TestRelayStopsWithoutDuplicatesOrLoss(t *testing.T) {
 	ctx := context.Background()
-	brokers, producer := relayBroker(t)
+	brokers, producer := topicsAndProducer(t)
 	out := &memOutbox{sent: map[int64]bool{}}
 	relay, err := NewRelay(RelayConfig{Store: "test", Outbox: out, Producer: producer, Batch: 200, Poll: 10 * time.Millisecond})
 	if err != nil {
@@ -164,7 +164,7 @@ func TestRelayStopsWithoutDuplicatesOrLoss(t *testing.T) {
 // relay finds them there and publishes only the rest.
 func TestRelayAfterACrashDoesNotPublishAgain(t *testing.T) {
 	ctx := context.Background()
-	brokers, producer := relayBroker(t)
+	brokers, producer := topicsAndProducer(t)
 	out := &memOutbox{sent: map[int64]bool{}}
 	out.add(t, 1500)
 	// The crashed relay: Kafka took the first 700, none was marked sent.
@@ -238,9 +238,9 @@ func readChatTopic(t *testing.T, brokers []string, partitions int) (map[string]i
 	return counts, perKey
 }
 
-// relayBroker starts an embedded broker with Parley's topics (3 partitions)
+// topicsAndProducer starts an embedded broker with Parley's topics (3 partitions)
 // and a producer on it, both closed when the test ends.
-func relayBroker(t *testing.T) ([]string, *Producer) {
+func topicsAndProducer(t *testing.T) ([]string, *Producer) {
 	t.Helper()
 	broker := startBroker(t, t.TempDir())
 	t.Cleanup(func() { broker.Close() })

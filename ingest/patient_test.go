@@ -12,16 +12,9 @@ import (
 // large fetches, each held by the broker, instead of one per record or
 // two, and still gets every record within a fraction of a second.
 func TestPatientConsumerFetchesInFewBatches(t *testing.T) {
-	broker := startBroker(t, t.TempDir())
-	defer broker.Close()
+	brokers, producer := topicsAndProducer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	brokers := broker.Addrs()
-	if err := EnsureTopics(ctx, brokers, DefaultTopics(1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	producer := NewProducer(ProducerConfig{Brokers: brokers})
-	defer producer.Close()
 
 	consumer, err := NewConsumer(ConsumerConfig{Brokers: brokers, GroupID: "patient", Topics: []string{TopicChat},
 		BatchWait: time.Millisecond, FetchMinBytes: PatientFetch, DeadLetter: producer})

@@ -12,7 +12,7 @@ import (
 // thousand messages: the relay publishes every commit's few records, and
 // kafka-go sizes each batch it starts by BatchSize.
 func TestSmallPublishAllocatesLittle(t *testing.T) {
-	_, producer := relayBroker(t)
+	_, producer := topicsAndProducer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	publish := func(i int) {

@@ -8,12 +8,7 @@ import "testing"
 // and doubts, a threat quoted with German quotation marks closed by a
 // typed '"'.
 func TestRulesSpareRound5(t *testing.T) {
-	p := DefaultPolicy()
-	p.Model.Threshold = 0 // the rules alone
-	e, err := NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := rulesOnlyEngine(t)
 	for _, text := range []string{
 		"what an idiot I am, wrong address again",
 		"I'm such a moron, I ordered the wrong size",
@@ -39,13 +34,8 @@ func TestRulesSpareRound5(t *testing.T) {
 // let through: the same insults aimed at the reader, a first person that
 // is not the insult's subject, the scam sent rather than quoted.
 func TestRulesStillCatchRound5(t *testing.T) {
-	p := DefaultPolicy()
-	p.Model.Threshold = 0
-	e, err := NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for text, want := range map[string]string{
+	e := rulesOnlyEngine(t)
+	expectActions(t, e, map[string]string{
 		"you are such a moron":                       ActionBlock,
 		"I think you're an idiot":                    ActionBlock,
 		"du bist so ein Idiot":                       ActionBlock,
@@ -53,11 +43,7 @@ func TestRulesStillCatchRound5(t *testing.T) {
 		"you idiot, I am done with you":              ActionBlock,
 		"your account will be suspended, verify now": ActionBlock,
 		"ich weiß, wo du wohnst":                     ActionBlock,
-	} {
-		if v := e.Check(text); v.Action != want {
-			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
-		}
-	}
+	})
 }
 
 // TestRulesCatchRound5Shapes: the round-5 grammar rules (turning up at
@@ -66,13 +52,8 @@ func TestRulesStillCatchRound5(t *testing.T) {
 // "smarter than you", "the wall is smarter", "double your bitcoin"), and
 // the look-alikes they must leave alone.
 func TestRulesCatchRound5Shapes(t *testing.T) {
-	p := DefaultPolicy()
-	p.Model.Threshold = 0
-	e, err := NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for text, want := range map[string]string{
+	e := rulesOnlyEngine(t)
+	expectActions(t, e, map[string]string{
 		"do you really want me turning up at your house? keep going":                  ActionBlock,
 		"voy a ir a tu casa y hablamos":                                               ActionBlock,
 		"you're lucky there's a screen between us":                                    ActionBlock,
@@ -105,11 +86,7 @@ func TestRulesCatchRound5Shapes(t *testing.T) {
 		"my wife is smarter than me, she found the receipt":                           ActionAllow,
 		"your phone is smarter than mine":                                             ActionAllow,
 		"I doubled my order by mistake, I only wanted one bitcoin mining rig":         ActionAllow,
-	} {
-		if v := e.Check(text); v.Action != want {
-			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
-		}
-	}
+	})
 }
 
 // TestRulesSpareComplaintsRound5: a complaint about the business is not
@@ -118,13 +95,8 @@ func TestRulesCatchRound5Shapes(t *testing.T) {
 // charging me twice"); the same accusation without a money complaint,
 // and a useless agent, still count.
 func TestRulesSpareComplaintsRound5(t *testing.T) {
-	p := DefaultPolicy()
-	p.Model.Threshold = 0
-	e, err := NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for text, want := range map[string]string{
+	e := rulesOnlyEngine(t)
+	expectActions(t, e, map[string]string{
 		"what a useless service, honestly":           ActionAllow,
 		"you're thieves, charging me twice":          ActionAllow,
 		"sois unos ladrones, quiero mi dinero":       ActionAllow,
@@ -132,11 +104,7 @@ func TestRulesSpareComplaintsRound5(t *testing.T) {
 		"vous êtes des voleurs, prélevé deux fois":   ActionAllow,
 		"you're a thief and a liar, get lost":        ActionBlock,
 		"what a useless agent":                       ActionBlock,
-	} {
-		if v := e.Check(text); v.Action != want {
-			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
-		}
-	}
+	})
 }
 
 // TestRulesCatchCodeUnderThreat: a code or password asked for under the
@@ -144,22 +112,13 @@ func TestRulesSpareComplaintsRound5(t *testing.T) {
 // without the model); a customer asking for a code again, or to close
 // their own account, is not.
 func TestRulesCatchCodeUnderThreat(t *testing.T) {
-	p := DefaultPolicy()
-	p.Model.Threshold = 0
-	e, err := NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for text, want := range map[string]string{
+	e := rulesOnlyEngine(t)
+	expectActions(t, e, map[string]string{
 		"if you don't send me the code now I will close your account, send the code": ActionBlock,
 		"donnez-moi le code sinon votre compte sera bloqué":                          ActionBlock,
 		"my account got blocked, can you send me the code again?":                    ActionAllow,
 		"I want to close my account, do you need my password?":                       ActionAllow,
-	} {
-		if v := e.Check(text); v.Action != want {
-			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
-		}
-	}
+	})
 }
 
 // TestModelSparesMoneyAccusation: the model's abuse is not trusted on an
@@ -181,7 +140,7 @@ func TestModelSparesMoneyAccusation(t *testing.T) {
 // name in an ordinary request is not.
 func TestMildProfanityRound5(t *testing.T) {
 	e := defaultEngine(t)
-	for text, want := range map[string]string{
+	expectActions(t, e, map[string]string{
 		"dang it, wrong card again":                   ActionFlag,
 		"sod it, I'll just reorder":                   ActionFlag,
 		"puñetera app, no carga":                      ActionFlag,
@@ -191,24 +150,15 @@ func TestMildProfanityRound5(t *testing.T) {
 		"the book about Jesus Christ arrived damaged": ActionAllow,
 		"o puto que entregou foi simpático":           ActionAllow, // pt-PT: the kid
 		"eres un puto inútil":                         ActionBlock,
-	} {
-		if v := e.Check(text); v.Action != want {
-			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
-		}
-	}
+	})
 }
 
 // TestRulesRound5Phrases: the card's digits asked for in words by someone
 // posing as the reader's bank; a mock title for the reader ("well done,
 // genius") is flagged; sincere praise is not.
 func TestRulesRound5Phrases(t *testing.T) {
-	p := DefaultPolicy()
-	p.Model.Threshold = 0
-	e, err := NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for text, want := range map[string]string{
+	e := rulesOnlyEngine(t)
+	expectActions(t, e, map[string]string{
 		"soy de su banco, por seguridad necesito que me diga las 16 cifras de la tarjeta": ActionBlock,
 		"the 16 digits on my card are worn off, can I get a new one?":                     ActionAllow,
 		"votre banque me demande le code, c'est normal ?":                                 ActionAllow,
@@ -217,9 +167,28 @@ func TestRulesRound5Phrases(t *testing.T) {
 		"you clearly have the reading comprehension of a toddler":                         ActionBlock,
 		"thanks, that genius idea of yours worked, the router is fine now":                ActionAllow,
 		"bravo, it works now, you're a genius!":                                           ActionAllow,
-	} {
-		if v := e.Check(text); v.Action != want {
-			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, want)
+	})
+}
+
+// rulesOnlyEngine is the default policy with the model off: what the
+// rules decide alone.
+func rulesOnlyEngine(t *testing.T) *Engine {
+	t.Helper()
+	p := DefaultPolicy()
+	p.Model.Threshold = 0
+	e, err := NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// expectActions checks the action e takes on each text.
+func expectActions(t *testing.T, e *Engine, want map[string]string) {
+	t.Helper()
+	for text, action := range want {
+		if v := e.Check(text); v.Action != action {
+			t.Errorf("%q: %s %v %v, want %s", text, v.Action, v.Categories, v.Spans, action)
 		}
 	}
 }
