@@ -232,11 +232,14 @@ queued:
 		w.lingerPays = w.lingerPays*0.7 + 0.3
 	}
 	wait := w.s.cfg.CommitLinger
+	if wait <= 0 {
+		return batch
+	}
 	if time.Since(lastBatch) > 10*wait {
 		w.lingerPays = 1 // traffic starts afresh: expect company again
 		return batch
 	}
-	if wait <= 0 || w.lingerPays < 0.2 || len(batch) >= lingerBelow {
+	if w.lingerPays < 0.2 || len(batch) >= lingerBelow {
 		return batch
 	}
 	before := len(batch)
