@@ -243,35 +243,35 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 	if err != nil {
 		return st, err
 	}
-	// Which of the batch's events are stored already (a redelivery): a set
-	// of the batch's ids, looked up while scanning the stored events, costs
-	// no allocation per stored event (a set of every stored id did, every
-	// batch, for conversations that keep growing).
-	isStored := make(map[string]bool, len(events))
+	// known holds the batch's ids, true once an event is stored already (a
+	// redelivery) or taken earlier in the batch. Only the batch's ids are
+	// kept: a set of every stored id cost an allocation per stored event,
+	// every batch, for conversations that keep growing.
+	known := make(map[string]bool, len(events))
 	for _, e := range events {
-		isStored[e.ID] = false
+		known[e.ID] = false
 	}
 	for _, evs := range stored {
 		for _, e := range evs {
-			if _, ok := isStored[e.ID]; ok {
-				isStored[e.ID] = true
+			if _, ok := known[e.ID]; ok {
+				known[e.ID] = true
 			}
 		}
 	}
 	var fresh []ingest.Event
 	freshByConv := map[ConversationKey][]ingest.Event{}
-	taken := make(map[string]bool, len(events))
 	var newest int64
 	for _, e := range events {
-		if buildsFacts(e) {
+		facts := buildsFacts(e)
+		if facts {
 			newest = max(newest, e.OccurredAt.UnixMilli())
 		}
-		if isStored[e.ID] || taken[e.ID] {
+		if known[e.ID] {
 			continue
 		}
-		taken[e.ID] = true
+		known[e.ID] = true
 		fresh = append(fresh, e)
-		if buildsFacts(e) {
+		if facts {
 			k := ConversationKey{SiteID: e.SiteID, ConversationID: e.ConversationID}
 			freshByConv[k] = append(freshByConv[k], e)
 		}

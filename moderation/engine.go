@@ -239,10 +239,10 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 			if e.reported(sc, sc.syms[m.s].tok) || quoted(text, int(sc.syms[m.s].start), int(sc.syms[m.e].end)) {
 				continue
 			}
-			if (cat == CatAbuse || cat == CatInsult) && e.selfAimed(sc, text, sc.syms[m.s].tok, sc.syms[m.e].tok) {
+			if insulting(cat) && e.selfAimed(sc, text, sc.syms[m.s].tok, sc.syms[m.e].tok) {
 				continue // "what an idiot I am"
 			}
-			if (cat == CatAbuse || cat == CatInsult) && e.moneyAccusation(sc, sc.syms[m.s].tok, sc.syms[m.e].tok) {
+			if insulting(cat) && e.moneyAccusation(sc, sc.syms[m.s].tok, sc.syms[m.e].tok) {
 				continue // "you're thieves, you charged me twice"
 			}
 		}
@@ -307,7 +307,7 @@ func (e *Engine) spansWith(sc *scratch, text string) ([]ingest.Span, int) {
 		// rules' spans say more
 		if h, ok := e.model.judge(sc, e.policy.Model.Threshold); ok && !hasCategory(spans, h.category) &&
 			!(vetoable(h.category) && e.reportsQuote(sc, text)) &&
-			!((h.category == CatAbuse || h.category == CatInsult) && e.moneyAccusation(sc, 0, int32(len(sc.tokens)))) {
+			!(insulting(h.category) && e.moneyAccusation(sc, 0, int32(len(sc.tokens)))) {
 			spans = append(spans, ingest.Span{Start: 0, End: len(text), Category: h.category,
 				Rule: fmt.Sprintf("model:%.2f", h.score), Source: "model:" + e.model.Label()})
 		}

@@ -441,7 +441,7 @@ func (e *Engine) tryRule(sc *scratch, text string, m *intentMatcher, ri int, pre
 		if vetoable(r.category) && m.vetoed(first, last, present) {
 			continue
 		}
-		if (r.category == CatAbuse || r.category == CatInsult) && e.selfAimed(sc, text, first, last) {
+		if insulting(r.category) && e.selfAimed(sc, text, first, last) {
 			continue // "ich bin so ein Idiot"
 		}
 		if r.category == CatPhishing && m.negatedCommand(first, present, func(t int32) bool { return t == 0 || clauseEndAfter(sc, text, t-1) }) {
