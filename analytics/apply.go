@@ -251,12 +251,8 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 	for _, e := range events {
 		known[e.ID] = false
 	}
-	for _, evs := range stored {
-		for _, e := range evs {
-			if _, ok := known[e.ID]; ok {
-				known[e.ID] = true
-			}
-		}
+	for k, batch := range byConv {
+		markStored(known, stored[k], batch)
 	}
 	var fresh []ingest.Event
 	freshByConv := map[ConversationKey][]ingest.Event{}
@@ -328,6 +324,28 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 	return st, nil
 }
 
+// markStored sets known[id] for the events of batch (one conversation's)
+// that stored (its stored events, in sortEvents order) holds already. A
+// redelivered event keeps its time, so only the stored events from the
+// batch's earliest time on are compared: a few at the end, where a scan
+// of every stored event cost as much as rebuilding the facts.
+func markStored(known map[string]bool, stored, batch []ingest.Event) {
+	if len(stored) == 0 || len(batch) == 0 {
+		return
+	}
+	from := batch[0].OccurredAt.Time
+	for _, e := range batch[1:] {
+		if e.OccurredAt.Before(from) {
+			from = e.OccurredAt.Time
+		}
+	}
+	for i := len(stored) - 1; i >= 0 && !stored[i].OccurredAt.Before(from); i-- {
+		if _, ok := known[stored[i].ID]; ok {
+			known[stored[i].ID] = true
+		}
+	}
+}
+
 // changedModeration keeps the moderation facts a batch's events change: a
 // fact depends only on its verdict and its item's decision, so the others
 // are stored already (rewriting every verdict of a conversation on each of
@@ -386,7 +404,9 @@ func (a *applier) storedEvents(ctx context.Context, keys []ConversationKey) (map
 		return nil, fmt.Errorf("read stored events of %d conversations: %w", len(read), err)
 	}
 	for k, evs := range got {
-		out[k] = dedupe(evs) // a store may hold an event twice until it merges (ClickHouse)
+		evs = dedupe(evs) // a store may hold an event twice until it merges (ClickHouse)
+		sortEvents(evs)   // as cached ones are (buildFacts sorts them); markStored relies on it
+		out[k] = evs
 	}
 	return out, nil
 }

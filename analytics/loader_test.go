@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -365,5 +366,41 @@ func TestReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertSame(t, "replayed report on "+s.Backend(), want.Series, got.Series)
+	}
+}
+
+// TestMarkStoredFindsRedeliveriesAmongLaterEvents: the redelivery check
+// compares a batch only with the stored events from its earliest time on;
+// a redelivered event in the middle of a long conversation is still found,
+// and an event that arrives late (an earlier time than stored ones) but was
+// never stored is not mistaken for one.
+func TestMarkStoredFindsRedeliveriesAmongLaterEvents(t *testing.T) {
+	base := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	var stored []ingest.Event
+	for i := 0; i < 50; i++ {
+		e, err := ingest.New(ingest.MessageSent, "s1", "c1", ingest.Actor{Role: ingest.RoleVisitor, ID: "v"}, base.Add(time.Duration(i)*time.Second),
+			ingest.MessageSentPayload{MessageID: fmt.Sprintf("m%d", i), Seq: int64(i + 1), Kind: ingest.KindText, Text: "hi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, e)
+	}
+	sortEvents(stored)
+	late, err := ingest.New(ingest.MessageSent, "s1", "c1", ingest.Actor{Role: ingest.RoleAgent, ID: "a"}, base.Add(20500*time.Millisecond),
+		ingest.MessageSentPayload{MessageID: "late", Seq: 99, Kind: ingest.KindText, Text: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []ingest.Event{stored[49], late, stored[20]}
+	known := map[string]bool{}
+	for _, e := range batch {
+		known[e.ID] = false
+	}
+	markStored(known, stored, batch)
+	if !known[stored[20].ID] || !known[stored[49].ID] {
+		t.Fatalf("redeliveries not found: %v", known)
+	}
+	if known[late.ID] {
+		t.Fatal("a late event that was never stored was taken for a redelivery")
 	}
 }

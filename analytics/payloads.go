@@ -8,8 +8,11 @@ import (
 
 // The loader rebuilds a conversation's facts from all its events on every
 // batch that touches the conversation, so the same payloads are decoded
-// again and again; decoding JSON was most of the loader's CPU. payloads
-// remembers decoded payloads by event id in two generations: lookups
+// again and again; decoding JSON was most of the loader's CPU. An event
+// read from Kafka carries the payload its consumer decoded
+// (ingest.Decoded), read without a lookup; for events read back from the
+// store, payloads remembers decoded payloads by event id in two
+// generations: lookups
 // promote from the older one, and when the newer one is full the older
 // one is dropped, so the memo holds at most twice memoEvents payloads and
 // keeps those still being read. Message texts are not kept (facts never
@@ -27,6 +30,9 @@ type payloadMemo struct {
 // payload returns e's payload decoded as T (T is the payload type of e's
 // type); ok is false when it does not decode.
 func payload[T any](e ingest.Event) (T, bool) {
+	if p, ok := ingest.Decoded[T](e); ok {
+		return p, true // an event from Kafka carries its payload
+	}
 	if v, ok := payloads.get(e.ID); ok {
 		if p, ok := v.(T); ok {
 			return p, true

@@ -752,7 +752,7 @@ func (s *postgresChat) ClaimOutbox(ctx context.Context, limit int, publish inges
 	// The events Kafka took must be marked even when ctx ends meanwhile.
 	work := context.WithoutCancel(ctx)
 	if len(acked) > 0 {
-		if _, err := tx.Exec(work, `UPDATE outbox SET sent_at = $1 WHERE id = ANY($2)`, time.Now().UnixMilli(), acked); err != nil {
+		if _, err := tx.Exec(work, `UPDATE outbox SET sent_at = $1 WHERE id = ANY($2)`, sqlstore.PlanEachTime, time.Now().UnixMilli(), acked); err != nil {
 			return len(recs), fmt.Errorf("mark %d outbox events sent: %w", len(acked), err)
 		}
 	}
@@ -924,7 +924,7 @@ func (t *postgresTx) LockConversations(ctx context.Context, ids []string) ([]*co
 	if err := t.ready(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.Query(ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	rows, err := t.tx.Query(ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sqlstore.PlanEachTime, ids)
 	out, err := collectPgRows(rows, err, scanConv)
 	if pgLostRace(err) {
 		t.failed = &conflictError{conversationID: ids[0]}

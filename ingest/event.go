@@ -292,6 +292,20 @@ func (e Event) Into(dst any) error {
 	return nil
 }
 
+// Decoded returns the payload Decode validated when it is a T (e's
+// payload type), without parsing or copying through reflection: for a
+// consumer that reads the payloads of the same events again and again
+// (the analytics loader rebuilds a conversation's facts from all its
+// events). ok is false for events built in memory or read back from a
+// store, and for another T; Into works for those.
+func Decoded[T any](e Event) (T, bool) {
+	if p, ok := e.decoded.(*T); ok {
+		return *p, true
+	}
+	var zero T
+	return zero, false
+}
+
 // copyDecoded sets *dst to *decoded when both point to the same payload
 // type, and says whether it did.
 func copyDecoded(decoded, dst any) bool {

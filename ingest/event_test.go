@@ -86,7 +86,16 @@ func TestDecodedPayloadIsParsedOnce(t *testing.T) {
 	if err := got.Into(&other); err == nil {
 		t.Fatal("a destination of another type must decode the JSON (here invalid), not take the copy")
 	}
+	if d, ok := Decoded[MessageSentPayload](got); !ok || d.Seq != 9 || d.Text != "hello" {
+		t.Fatalf("Decoded gave %+v, %v", d, ok)
+	}
+	if _, ok := Decoded[ConversationQueuedPayload](got); ok {
+		t.Fatal("Decoded of another payload type must say no")
+	}
 	built := mustEvent(t, MessageSent, "conv-1", MessageSentPayload{MessageID: "m-2", Seq: 1, Kind: KindText, Text: "x"})
+	if _, ok := Decoded[MessageSentPayload](built); ok {
+		t.Fatal("an event built in memory has no decoded payload")
+	}
 	var fromJSON MessageSentPayload
 	if err := built.Into(&fromJSON); err != nil || fromJSON.MessageID != "m-2" {
 		t.Fatalf("an event built in memory decodes its JSON: %+v, %v", fromJSON, err)

@@ -552,7 +552,7 @@ func (s *postgresStore) ClaimOutbox(ctx context.Context, limit int, publish inge
 	}
 	acked, pubErr := publish(ctx, recs)
 	if len(acked) > 0 {
-		if _, err := pgExec(keep, tx, `UPDATE mod_outbox SET sent_at = $1 WHERE seq = ANY($2)`, time.Now(), acked); err != nil {
+		if _, err := pgExec(keep, tx, `UPDATE mod_outbox SET sent_at = $1 WHERE seq = ANY($2)`, sqlstore.PlanEachTime, time.Now(), acked); err != nil {
 			return len(recs), fmt.Errorf("mark outbox sent: %w", err)
 		}
 	}

@@ -194,3 +194,19 @@ func IsUniqueViolation(err error, constraint string) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" && (constraint == "" || pe.ConstraintName == constraint)
 }
+
+// PlanEachTime, passed as a statement's first argument, makes PostgreSQL
+// plan that statement for its actual arguments on every call (pgx's
+// unnamed-statement mode) instead of running the connection's cached
+// prepared statement, whose plan PostgreSQL may settle once for any
+// arguments (a generic plan after five calls) from the statistics of that
+// moment. On a fresh database at 2,000 msg/s, the outbox relay's marking
+// update ("id = ANY($2)") run as a cached statement came with 400-500
+// sequential scans of the outbox in 25 s, reading 6.6-8.6 million rows
+// (pg_stat_user_tables), and took 3.5-3.9 ms a call; planned each time,
+// the outbox saw no sequential scan and the relay no longer capped
+// PostgreSQL deployments at about 3,000 events/s (docs/benchmarks.md).
+// Statements that pick rows out of a growing table by a list of keys use
+// it; one parse and plan per call is cheap for statements run once per
+// batch.
+const PlanEachTime = pgx.QueryExecModeExec
