@@ -198,15 +198,18 @@ func IsUniqueViolation(err error, constraint string) bool {
 // PlanEachTime, passed as a statement's first argument, makes PostgreSQL
 // plan that statement for its actual arguments on every call (pgx's
 // unnamed-statement mode) instead of running the connection's cached
-// prepared statement, whose plan PostgreSQL may settle once for any
-// arguments (a generic plan after five calls) from the statistics of that
-// moment. On a fresh database at 2,000 msg/s, the outbox relay's marking
-// update ("id = ANY($2)") run as a cached statement came with 400-500
-// sequential scans of the outbox in 25 s, reading 6.6-8.6 million rows
-// (pg_stat_user_tables), and took 3.5-3.9 ms a call; planned each time,
-// the outbox saw no sequential scan and the relay no longer capped
-// PostgreSQL deployments at about 3,000 events/s (docs/benchmarks.md).
-// Statements that pick rows out of a growing table by a list of keys use
-// it; one parse and plan per call is cheap for statements run once per
-// batch.
+// prepared statement. PostgreSQL settles a prepared statement on a generic
+// plan from its sixth call when that plan looks cheaper than the custom
+// ones so far, and keeps it. An update of a few dozen rows picked by key
+// ("id = ANY($2)") first run against a nearly empty table, as an outbox
+// relay's is on a fresh database, looks dearer with an index than a
+// sequential scan of the "about ten pages" PostgreSQL assumes for a table
+// it has not analysed, so the generic plan is a sequential scan, kept
+// while the table grows to every sent row of the last hour
+// (TestPlanEachTimeOutlivesAStaleGenericPlan). At 2,000 msg/s that came to
+// 400-500 scans of the outbox in 25 s reading 6.6-8.6 million rows
+// (auto_explain showed the plan), 3.5-3.9 ms a call, and a relay capped at
+// about 3,000 events/s (docs/benchmarks.md). Statements that pick rows out
+// of a growing table by a list of keys use it; one parse and plan per call
+// is cheap for statements run once per batch.
 const PlanEachTime = pgx.QueryExecModeExec

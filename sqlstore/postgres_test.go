@@ -105,3 +105,76 @@ func TestRedactURLHidesPasswords(t *testing.T) {
 		t.Fatalf("bad URL error leaks or is missing: %v", err)
 	}
 }
+
+// TestPlanEachTimeOutlivesAStaleGenericPlan shows the hazard PlanEachTime
+// exists for and that it removes it: an update of rows picked by a list
+// of keys, run a few times while its table is nearly empty, settles on a
+// generic plan that scans the whole table, and keeps it once the table has
+// grown; the same statement planned for its arguments reads by index.
+func TestPlanEachTimeOutlivesAStaleGenericPlan(t *testing.T) {
+	ctx := context.Background()
+	pool := sqltest.Postgres(t, "planned", 1) // one connection: one statement cache
+	for _, q := range []string{
+		`CREATE SCHEMA IF NOT EXISTS planned`,
+		`CREATE TABLE rows (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, topic TEXT NOT NULL, msg_key TEXT NOT NULL,
+			value BYTEA NOT NULL, created_at BIGINT NOT NULL, sent_at BIGINT)`,
+		`CREATE INDEX rows_pending ON rows(id) WHERE sent_at IS NULL`,
+		`CREATE INDEX rows_sent ON rows(sent_at) WHERE sent_at IS NOT NULL`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const mark = `UPDATE rows SET sent_at = $1 WHERE id = ANY($2)`
+	batch := func(from int64) []int64 { // a relay pass marks a few dozen rows
+		ids := make([]int64, 30)
+		for i := range ids {
+			ids[i] = from + int64(i)
+		}
+		return ids
+	}
+	// PostgreSQL weighs a generic plan from the sixth call on. With a
+	// relay's few dozen keys a custom plan looks dearer than a generic one
+	// made for an "about ten pages" table, so the generic plan wins: a
+	// sequential scan, as on a fresh database at the first relay passes.
+	for i := int64(0); i < 8; i++ {
+		if _, err := pool.Exec(ctx, `INSERT INTO rows (event_id, topic, msg_key, value, created_at)
+			SELECT md5(random()::text), 'parley.chat.v1', md5(random()::text), convert_to(repeat('x', 600), 'UTF8'), 1 FROM generate_series(1, 2)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, mark, i, batch(1+2*i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO rows (event_id, topic, msg_key, value, created_at)
+		SELECT md5(random()::text), 'parley.chat.v1', md5(random()::text), convert_to(repeat('x', 600), 'UTF8'), 1 FROM generate_series(1, 20000)`); err != nil {
+		t.Fatal(err)
+	}
+	scanned := func(args ...any) int64 {
+		t.Helper()
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		// The connection's reads not yet reported, before and after.
+		const read = `SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'rows'`
+		var before, after int64
+		if err := tx.QueryRow(ctx, read).Scan(&before); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, mark, args...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.QueryRow(ctx, read).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		return after - before
+	}
+	if n := scanned(int64(9), batch(20000)); n < 20000 {
+		t.Fatalf("the cached statement read %d rows sequentially; this test expects PostgreSQL's stale generic plan (a scan of all 20,016)", n)
+	}
+	if n := scanned(sqlstore.PlanEachTime, int64(9), batch(20000)); n != 0 {
+		t.Fatalf("planned for its arguments, the statement still read %d rows sequentially", n)
+	}
+}
