@@ -205,7 +205,8 @@ func IsUniqueViolation(err error, constraint string) bool {
 // relay's is on a fresh database, looks dearer with an index than a
 // sequential scan of the "about ten pages" PostgreSQL assumes for a table
 // it has not analysed, so the generic plan is a sequential scan, kept
-// while the table grows to every sent row of the last hour
+// while the table grows to every sent row of the last hour, until
+// autovacuum first analyses the table (a minute or more under load)
 // (TestPlanEachTimeOutlivesAStaleGenericPlan). At 2,000 msg/s that came to
 // 400-500 scans of the outbox in 25 s reading 6.6-8.6 million rows
 // (auto_explain showed the plan), 3.5-3.9 ms a call, and a relay capped at
