@@ -264,7 +264,7 @@ type decodedBatch struct {
 func (c *Consumer) decode(msgs []kafka.Message) decodedBatch {
 	b := decodedBatch{msgs: msgs, records: make([]Record, 0, len(msgs))}
 	for _, m := range msgs {
-		e, err := Decode(m.Value)
+		e, err := recentDecodes.decode(m.Value)
 		if err != nil {
 			b.poison = append(b.poison, m)
 			b.poisonReasons = append(b.poisonReasons, err.Error())
