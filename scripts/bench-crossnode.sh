@@ -5,6 +5,9 @@
 # PostgreSQL database, everything on this machine.
 #   scripts/bench-crossnode.sh BINARY [CONVERSATIONS RATE]   (default 75 4 = 300 msg/s)
 # PostgreSQL is BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432).
+# After the bench's report it prints the CPU each process used during the
+# bench (from /proc; PostgreSQL summed over its processes), each node's
+# version-conflict redos and the nodes' first warnings.
 set -euo pipefail
 bin=$1; conv=${2:-75}; rate=${3:-4}
 pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
@@ -32,8 +35,24 @@ ready http://127.0.0.1:18080
   --addr 127.0.0.1:18081 --public-url http://127.0.0.1:18080 --log-level warn >"$dir/n2.log" 2>&1 &
 pids+=($!)
 ready http://127.0.0.1:18081
+# CPU seconds (user + system) of the given processes, from /proc.
+cpu() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+hz=$(getconf CLK_TCK)
+before=()
+for p in "${pids[@]}" "$(pgrep -x postgres | tr '\n' ' ')"; do before+=("$(cpu $p)"); done
+start=$(date +%s.%N)
 "$bin" bench chat --url http://127.0.0.1:18080 --agent-url http://127.0.0.1:18081 \
   --admin-file "$dir/n1/initial-admin.txt" --conversations "$conv" --rate "$rate" --duration 20s --brokers 127.0.0.1:19094
+# Where the machine's CPU went during the bench (setup included), per process.
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+i=0
+for name in broker "node 1 (serve)" "node 2 (chat)" "postgresql (all its processes)"; do
+  set -- "${pids[@]}" "$(pgrep -x postgres | tr '\n' ' ')"
+  shift $i
+  used=$(( $(cpu $1) - ${before[$i]} ))
+  awk -v n="$name" -v u="$used" -v hz="$hz" -v s="$secs" 'BEGIN {printf "cpu %-31s %6.1f CPU-s  %4.2f cores over %.1f s\n", n, u / hz, u / hz / s, s}'
+  i=$((i + 1))
+done
 for n in 18080 18081; do
   echo "node :$n $(curl -s http://127.0.0.1:$n/metrics | grep -E '^parley_chat_conflict_redos_total' || echo 'parley_chat_conflict_redos_total 0')"
 done
