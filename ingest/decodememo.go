@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"hash/maphash"
-	"sync"
 )
 
 // The consumers of one process (in `parley serve`: moderation, analytics,
@@ -15,15 +14,12 @@ import (
 // and Into copies it, so consumers do not share what they change).
 var recentDecodes = newDecodeMemo(4096)
 
-// decodeMemo remembers decoded records in two generations of at most
-// limit each: a lookup promotes from the older one, and when the newer
-// one is full the older one is dropped. A hit is checked byte for byte,
-// so a hash collision only costs a decode.
+// decodeMemo remembers decoded records by a hash of their bytes, limit
+// per generation (Recent). A hit is checked byte for byte, so a hash
+// collision only costs a decode.
 type decodeMemo struct {
-	mu       sync.Mutex
-	seed     maphash.Seed
-	limit    int
-	cur, old map[uint64]decodedRecord
+	seed   maphash.Seed
+	recent *Recent[uint64, decodedRecord]
 }
 
 type decodedRecord struct {
@@ -33,7 +29,7 @@ type decodedRecord struct {
 }
 
 func newDecodeMemo(limit int) *decodeMemo {
-	return &decodeMemo{seed: maphash.MakeSeed(), limit: limit, cur: map[uint64]decodedRecord{}, old: map[uint64]decodedRecord{}}
+	return &decodeMemo{seed: maphash.MakeSeed(), recent: NewRecent[uint64, decodedRecord](limit)}
 }
 
 // decode is Decode(b), from memory when the process decoded the same
@@ -41,27 +37,10 @@ func newDecodeMemo(limit int) *decodeMemo {
 // message its own value).
 func (m *decodeMemo) decode(b []byte) (Event, error) {
 	h := maphash.Bytes(m.seed, b)
-	m.mu.Lock()
-	r, ok := m.cur[h]
-	if !ok {
-		if r, ok = m.old[h]; ok {
-			m.putLocked(h, r)
-		}
-	}
-	m.mu.Unlock()
-	if ok && bytes.Equal(r.raw, b) {
+	if r, ok := m.recent.Get(h); ok && bytes.Equal(r.raw, b) {
 		return r.ev, r.err
 	}
 	e, err := Decode(b)
-	m.mu.Lock()
-	m.putLocked(h, decodedRecord{raw: b, ev: e, err: err})
-	m.mu.Unlock()
+	m.recent.Put(h, decodedRecord{raw: b, ev: e, err: err})
 	return e, err
-}
-
-func (m *decodeMemo) putLocked(h uint64, r decodedRecord) {
-	if len(m.cur) >= m.limit {
-		m.old, m.cur = m.cur, make(map[uint64]decodedRecord, m.limit)
-	}
-	m.cur[h] = r
 }

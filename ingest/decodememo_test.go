@@ -55,7 +55,7 @@ func TestRecentRecordsAreDecodedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(m.cur) + len(m.old); n > 16 {
+	if n := m.recent.Len(); n > 16 {
 		t.Fatalf("the memo holds %d records, want at most two generations of 8", n)
 	}
 	if d, err := m.decode(raw); err != nil || d.decoded == first.decoded {
