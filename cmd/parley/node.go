@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,7 +85,17 @@ type node struct {
 	components map[string]component
 	checks     []readyCheck
 	closers    []func() error // run in reverse order at shutdown
+	// stopWait bounds how long shutdown waits for the components' loops
+	// to flush and commit (loopStopWait unless a test sets it).
+	stopWait time.Duration
 }
+
+// loopStopWait is how long shutdown waits for the components' loops after
+// the HTTP server stopped. A loop still running then is left behind, named
+// in the log: nothing is lost (every change was durable before its ack, and
+// consumers commit only after their effect, so the next start redoes it),
+// while a process that never exits blocks a restart and a deployment.
+const loopStopWait = 20 * time.Second
 
 // startNode opens everything the roles need and starts listening; run
 // serves until ctx ends. On error everything opened so far is closed.
@@ -94,6 +106,7 @@ func startNode(ctx context.Context, cfg settings, roles roleSet, log *slog.Logge
 		dbs:        map[string]*sql.DB{},
 		pools:      map[string]*pgxpool.Pool{},
 		components: map[string]component{},
+		stopWait:   loopStopWait,
 	}
 	defer func() {
 		if err != nil {
@@ -344,11 +357,12 @@ func (n *node) run(ctx context.Context) error {
 	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoops()
 	errs := make(chan error, len(n.components)+1)
-	var wg sync.WaitGroup
+	stopped := make(map[string]chan struct{}, len(n.components))
 	for name, c := range n.components {
-		wg.Add(1)
+		done := make(chan struct{})
+		stopped[name] = done
 		go func() {
-			defer wg.Done()
+			defer close(done)
 			if err := c.Run(loopCtx); err != nil {
 				errs <- fmt.Errorf("%s: %w", name, err)
 			}
@@ -370,10 +384,38 @@ func (n *node) run(ctx context.Context) error {
 		n.log.Warn("http shutdown", "err", err)
 	}
 	stopLoops()
-	wg.Wait()
+	if stuck := waitStopped(stopped, n.stopWait); len(stuck) > 0 {
+		n.log.Error("components still running at the end of shutdown; exiting without them", "components", stuck, "waited", n.stopWait)
+		failure = errors.Join(failure, fmt.Errorf("components did not stop within %s: %s", n.stopWait, strings.Join(stuck, ", ")))
+	}
 	n.close()
 	n.log.Info("stopped")
 	return failure
+}
+
+// waitStopped waits up to d for every channel to close and returns, sorted,
+// the names of those still open.
+func waitStopped(stopped map[string]chan struct{}, d time.Duration) []string {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	late := false
+	var stuck []string
+	for _, name := range slices.Sorted(maps.Keys(stopped)) {
+		if !late {
+			select {
+			case <-stopped[name]:
+				continue
+			case <-deadline.C:
+				late = true
+			}
+		}
+		select {
+		case <-stopped[name]:
+		default:
+			stuck = append(stuck, name)
+		}
+	}
+	return stuck
 }
 
 // close releases everything in reverse order of opening.
