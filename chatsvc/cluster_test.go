@@ -344,3 +344,95 @@ func TestAnswersAcrossNodesWaitInsteadOfRedoing(t *testing.T) {
 		t.Fatalf("%v of %d rounds' batches were redone after losing a race across nodes; want (nearly) none", n, rounds+10)
 	}
 }
+
+// A conversation another node's transaction holds does not hold up the
+// rest of a batch: its operation waits for the next batch while the
+// others commit, with no batch redone.
+func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
+	ctx := context.Background()
+	e := newClusterEnvs(t, 1)[0]
+	w := e.svc.writer
+	for _, id := range []string{"busy", "free"} {
+		mustTx(t, e.store, func(tx ChatTx) error {
+			return tx.InsertConversation(ctx, &convState{ID: id, SiteID: e.site.ID, VisitorID: "v-" + id, Channel: "widget",
+				Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
+		})
+	}
+	counter := func(c interface{ Write(*dto.Metric) error }) float64 {
+		var m dto.Metric
+		if err := c.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	redosBefore := counter(e.svc.metrics.conflictRedos)
+
+	// Another node's transaction holds "busy".
+	holder, err := e.store.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if got, err := holder.LockConversations(ctx, []string{"busy"}); err != nil || len(got) != 1 {
+		t.Fatalf("LockConversations = %v, %v", got, err)
+	}
+
+	// Hold the writer in a batch of its own so the next two operations
+	// queue up and form one batch.
+	gate := make(chan struct{})
+	w.submit(ctx, &op{fn: func(*wtx) error { <-gate; return nil }})
+	preview := func(id string) func(t *wtx) error {
+		return func(t *wtx) error {
+			c, err := t.conv(id)
+			if err != nil {
+				return err
+			}
+			c.LastPreview = "written by " + id
+			t.put(c)
+			return nil
+		}
+	}
+	busyDone, freeDone := make(chan error, 1), make(chan error, 1)
+	var redosAtFree float64
+	w.submit(ctx, &op{conv: "busy", fn: preview("busy"), done: func(err error) { busyDone <- err }})
+	w.submit(ctx, &op{conv: "free", fn: preview("free"), done: func(err error) {
+		redosAtFree = counter(e.svc.metrics.conflictRedos)
+		freeDone <- err
+	}})
+	poll(t, "both operations queued", 10*time.Second, func() bool { return len(w.ops) == 2 })
+	close(gate)
+
+	select {
+	case err := <-freeDone:
+		if err != nil {
+			t.Fatalf("operation on the free conversation: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the operation on the free conversation waited for the busy one")
+	}
+	if redosAtFree != redosBefore {
+		t.Fatalf("%v batches were redone before the free conversation's operation committed; want none", redosAtFree-redosBefore)
+	}
+	select {
+	case err := <-busyDone:
+		t.Fatalf("the busy conversation's operation finished (%v) while another transaction held it", err)
+	default:
+	}
+	if n := counter(e.svc.metrics.deferredOps); n < 1 {
+		t.Fatalf("parley_chat_deferred_ops_total = %v, want at least 1", n)
+	}
+
+	holder.Rollback(ctx)
+	select {
+	case err := <-busyDone:
+		if err != nil {
+			t.Fatalf("operation on the busy conversation once released: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the busy conversation's operation never ran")
+	}
+	c, err := e.store.Conversation(ctx, "busy")
+	if err != nil || c.LastPreview != "written by busy" {
+		t.Fatalf("busy conversation = %+v, %v", c, err)
+	}
+}

@@ -14,6 +14,7 @@ type metrics struct {
 	slowClients   prometheus.Counter
 	resendRedos   prometheus.Counter
 	conflictRedos prometheus.Counter
+	deferredOps   prometheus.Counter
 	socketWrites  prometheus.Counter
 	socketFrames  prometheus.Counter
 	commitBatch   prometheus.Histogram
@@ -46,6 +47,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		conflictRedos: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_chat_conflict_redos_total", Help: "Group-commit batches redone because another node had changed a conversation meanwhile.",
 		}),
+		deferredOps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_chat_deferred_ops_total", Help: "Operations a group commit left for the next one because another node's transaction held their conversation.",
+		}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "parley_chat_commit_batch_ops", Help: "Operations per group-commit transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
@@ -55,7 +59,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	if err := registerCollectors(r, m.connections, m.messages, m.frameErrors, m.slowClients, m.resendRedos, m.conflictRedos, m.socketWrites, m.socketFrames, m.commitBatch, m.commitSeconds); err != nil {
+	if err := registerCollectors(r, m.connections, m.messages, m.frameErrors, m.slowClients, m.resendRedos, m.conflictRedos, m.deferredOps, m.socketWrites, m.socketFrames, m.commitBatch, m.commitSeconds); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -150,6 +150,10 @@ type ChatTx interface {
 	// a batch redone after losing a race cannot lose it again on them.
 	// Stores written by one process only read.
 	LockConversations(ctx context.Context, ids []string) ([]*convState, error)
+	// TryLockConversations is LockConversations without waiting: the
+	// conversations another transaction holds are left out too, so a
+	// batch can go on with the others instead of queueing behind it.
+	TryLockConversations(ctx context.Context, ids []string) ([]*convState, error)
 	// NewestConversationOf returns the id of a visitor's newest conversation, or "".
 	NewestConversationOf(ctx context.Context, visitorID string) (string, error)
 	// VisitorSummary returns what summaries show of a visitor (zero when unknown).

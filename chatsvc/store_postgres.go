@@ -835,9 +835,10 @@ func (t *postgresTx) queue(at writeOrder, check func(pgconn.CommandTag, error) e
 }
 
 // flush sends the queued writes, opening the transaction in the same
-// round trip when it is not open yet, and returns the first refusal.
-func (t *postgresTx) flush(ctx context.Context) error {
-	if t.failed != nil || t.writes.Len() == 0 {
+// round trip when it is not open yet, and returns the first refusal. tail
+// goes out after the writes, in the same trip (Commit's COMMIT).
+func (t *postgresTx) flush(ctx context.Context, tail ...*pgx.QueuedQuery) error {
+	if t.failed != nil || t.writes.Len() == 0 && len(tail) == 0 {
 		return t.failed
 	}
 	queued := t.writes.QueuedQueries
@@ -853,6 +854,7 @@ func (t *postgresTx) flush(ctx context.Context) error {
 		}
 		queued = sorted
 	}
+	queued = append(queued, tail...)
 	t.writes, t.order = pgx.Batch{}, t.order[:0]
 	if t.tx != nil {
 		t.failed = t.tx.SendBatch(ctx, &pgx.Batch{QueuedQueries: queued}).Close()
@@ -921,10 +923,20 @@ func (t *postgresTx) Conversation(ctx context.Context, id string) (*convState, e
 // writes take too (see flush), so two nodes' batches wait rather than
 // deadlock.
 func (t *postgresTx) LockConversations(ctx context.Context, ids []string) ([]*convState, error) {
+	return t.lockConversations(ctx, ids, `SELECT `+convColumns+` FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`)
+}
+
+// TryLockConversations skips the rows another transaction holds: it never
+// waits, so it cannot deadlock either.
+func (t *postgresTx) TryLockConversations(ctx context.Context, ids []string) ([]*convState, error) {
+	return t.lockConversations(ctx, ids, `SELECT `+convColumns+` FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`)
+}
+
+func (t *postgresTx) lockConversations(ctx context.Context, ids []string, query string) ([]*convState, error) {
 	if err := t.ready(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.Query(ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sqlstore.PlanEachTime, ids)
+	rows, err := t.tx.Query(ctx, query, sqlstore.PlanEachTime, ids)
 	out, err := collectPgRows(rows, err, scanConv)
 	if pgLostRace(err) {
 		t.failed = &conflictError{conversationID: ids[0]}
@@ -1128,17 +1140,31 @@ func (t *postgresTx) DeleteConversation(ctx context.Context, id string) ([]strin
 }
 
 func (t *postgresTx) Commit(ctx context.Context) error {
-	if err := t.flush(ctx); err != nil {
+	if t.tx == nil && t.writes.Len() == 0 && t.failed == nil {
+		t.release()
+		return nil // nothing was read or written
+	}
+	// COMMIT rides with the last writes (and BEGIN too when nothing was
+	// read): a round trip less per batch, each one a wake-up of this
+	// process and of PostgreSQL, which on a busy machine is where a
+	// batch's time goes.
+	commit := &pgx.QueuedQuery{SQL: "commit"}
+	commit.Fn = func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if tag.String() == "ROLLBACK" {
+			return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
+		}
+		return nil
+	}
+	if err := t.flush(ctx, commit); err != nil {
 		t.Rollback(ctx)
 		return err
 	}
-	defer t.release()
-	if t.tx == nil {
-		return nil // nothing was read or written
-	}
-	if err := t.tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
+	t.tx = nil // committed: the connection is idle again
+	t.release()
 	return nil
 }
 

@@ -753,6 +753,11 @@ func (t *sqliteTx) LockConversations(ctx context.Context, ids []string) ([]*conv
 	return out, nil
 }
 
+// TryLockConversations only reads too: no other transaction can hold a row.
+func (t *sqliteTx) TryLockConversations(ctx context.Context, ids []string) ([]*convState, error) {
+	return t.LockConversations(ctx, ids)
+}
+
 func (t *sqliteTx) NewestConversationOf(ctx context.Context, visitorID string) (string, error) {
 	var id string
 	err := t.tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE visitor_id = ? ORDER BY created_at DESC LIMIT 1`, visitorID).Scan(&id)

@@ -2,17 +2,20 @@ package chatsvc
 
 import (
 	"context"
-	"testing"
-
 	"errors"
 	"fmt"
-	"github.com/parleychat/parley/ingest"
-	"github.com/parleychat/parley/sqlstore/sqltest"
 	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/sqlstore/sqltest"
 )
 
 // openTestStore opens a fresh chat store of the given backend for t.
@@ -284,6 +287,9 @@ func TestChatStoreConformance(t *testing.T) {
 			if err != nil || len(locked) != 1 || locked[0].ID != "c1" || locked[0].Version != 2 || locked[0].LastSeq != 1 {
 				t.Fatalf("LockConversations = %+v, %v", locked, err)
 			}
+			if locked, err := tx.TryLockConversations(ctx, []string{"zz", "c1"}); err != nil || len(locked) != 1 || locked[0].ID != "c1" || locked[0].Version != 2 {
+				t.Fatalf("TryLockConversations = %+v, %v", locked, err)
+			}
 			m, found, err := tx.MessageByClientID(ctx, "v1", "cl-1")
 			if err != nil || !found || m.ID != "m1" || m.Text != "hello" || len(m.Attachments) != 1 || m.Attachments[0].ID != "a1" ||
 				m.eventID != "e1" || len(m.categories) != 1 || !m.CreatedAt.Equal(t0.Add(time.Second)) {
@@ -550,6 +556,42 @@ func TestLockedConversationMakesOtherWritersRedo(t *testing.T) {
 	t.Logf("the other writer gave up after %v", waited)
 }
 
+// TryLockConversations leaves out, at once, the conversations another
+// transaction holds, and locks the others.
+func TestTryLockSkipsHeldConversations(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, "postgres")
+	for _, id := range []string{"held", "free"} {
+		mustTx(t, s, func(tx ChatTx) error {
+			return tx.InsertConversation(ctx, &convState{ID: id, SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
+		})
+	}
+	holder, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if got, err := holder.LockConversations(ctx, []string{"held"}); err != nil || len(got) != 1 {
+		t.Fatalf("LockConversations = %v, %v", got, err)
+	}
+	mustTx(t, s, func(tx ChatTx) error {
+		got, err := tx.TryLockConversations(ctx, []string{"free", "held"})
+		if err != nil || len(got) != 1 || got[0].ID != "free" {
+			t.Fatalf("TryLockConversations = %+v, %v; want only the free one", got, err)
+		}
+		return nil
+	})
+	// The free one is now held by nobody again; the held one still is.
+	other, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if got, err := other.TryLockConversations(ctx, []string{"free", "held"}); err != nil || len(got) != 1 || got[0].ID != "free" {
+		t.Fatalf("TryLockConversations after the first committed = %+v, %v", got, err)
+	}
+}
+
 // Two writers on one conversation (two chat nodes on one PostgreSQL) never
 // produce the same sequence number or lose a message: the loser of each
 // race sees errConflict, rereads the row and tries again.
@@ -714,4 +756,81 @@ func TestChatStoreRoutingAndPresence(t *testing.T) {
 		}
 		again.Release()
 	})
+}
+
+// tripCounter counts what a pgx connection sends to PostgreSQL: each
+// batch and each lone statement is one round trip.
+type tripCounter struct{ trips atomic.Int64 }
+
+func (c *tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.trips.Add(1)
+	return ctx
+}
+func (c *tripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.trips.Add(1)
+	return ctx
+}
+func (c *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// A writer transaction on PostgreSQL sends its writes and COMMIT in one
+// round trip (and BEGIN with them when it read nothing first): on a busy
+// machine each trip is a wake-up of both processes.
+func TestPostgresCommitRidesWithTheWrites(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(sqltest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = PostgresSchema
+	counter := &tripCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+PostgresSchema); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenPostgres(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := func(what string, want int64, f func(tx ChatTx) error) {
+		t.Helper()
+		before := counter.trips.Load()
+		mustTx(t, s, f)
+		if got := counter.trips.Load() - before; got != want {
+			t.Fatalf("%s: %d round trips, want %d", what, got, want)
+		}
+	}
+	trips("writes only", 1, func(tx ChatTx) error {
+		return tx.InsertConversation(ctx, &convState{ID: "c", SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
+	})
+	// BEGIN, the read, then the writes with COMMIT.
+	trips("a read, then writes", 3, func(tx ChatTx) error {
+		c, err := tx.Conversation(ctx, "c")
+		if err != nil {
+			return err
+		}
+		c.LastPreview = "hello"
+		return tx.UpdateConversation(ctx, c, true)
+	})
+	if c, err := s.Conversation(ctx, "c"); err != nil || c.LastPreview != "hello" || c.Version != 2 {
+		t.Fatalf("after commit: %+v, %v", c, err)
+	}
+	// A write refused in the last trip fails the commit and keeps nothing.
+	err = inTx(t, s, func(tx ChatTx) error {
+		c := &convState{ID: "c", SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1, Version: 1}
+		c.LastPreview = "stale"
+		return tx.UpdateConversation(ctx, c, true)
+	})
+	if !errors.Is(err, errConflict) {
+		t.Fatalf("stale update: %v, want errConflict", err)
+	}
+	if c, err := s.Conversation(ctx, "c"); err != nil || c.LastPreview != "hello" {
+		t.Fatalf("after the refused commit: %+v, %v", c, err)
+	}
 }

@@ -27,6 +27,9 @@ type op struct {
 	// sharing its store with others locks and reads it at the start of
 	// the batch instead of trusting its cache (see exec).
 	conv string
+	// deferrals counts the batches that left it for the next one because
+	// another node held its conversation (see busyOps).
+	deferrals int
 }
 
 // writer owns conversation state: every change goes through its single
@@ -57,6 +60,9 @@ type writer struct {
 	lockFirst, touched []string
 	redoing            bool
 	hints              []string // hinted's buffer
+	// carry holds the operations a batch left for the next one, in order:
+	// the next batch starts with them.
+	carry []*op
 	// stale receives conversations other nodes changed: the writer drops
 	// them from its cache before its next batch.
 	stale     chan string
@@ -89,6 +95,9 @@ type batchState struct {
 	effects []func()
 	events  int
 	queued  bool
+	// ran and deferred split the batch's operations when some wait for
+	// the next batch (both nil when none do).
+	ran, deferred []*op
 }
 
 func newBatchState() *batchState {
@@ -189,17 +198,27 @@ func (w *writer) run(ctx context.Context) {
 	linger.Stop()
 	var lastBatch time.Time
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case o := <-w.ops:
-			w.dropStale()
-			batch = append(batch[:0], o)
-			batch = w.fill(ctx, batch, linger, lastBatch)
-			lastBatch = time.Now()
-			w.runBatch(ctx, batch)
-		case <-w.kick:
+		if len(w.carry) > 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			batch = append(batch[:0], w.carry...)
+			w.carry = w.carry[:0]
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case o := <-w.ops:
+				batch = append(batch[:0], o)
+			case <-w.kick:
+				w.dispatch(ctx)
+				continue
+			}
 		}
+		w.dropStale()
+		batch = w.fill(ctx, batch, linger, lastBatch)
+		lastBatch = time.Now()
+		w.runBatch(ctx, batch)
 		w.dispatch(ctx)
 	}
 }
@@ -369,6 +388,14 @@ func (w *writer) runBatchTry(ctx context.Context, ops []*op, redo int) {
 	} else {
 		w.s.writes.ok(time.Now())
 	}
+	if bs != nil && len(bs.deferred) > 0 {
+		ops = bs.ran
+		for _, o := range bs.deferred {
+			o.deferrals++
+		}
+		w.carry = append(w.carry, bs.deferred...)
+		w.s.metrics.deferredOps.Add(float64(len(bs.deferred)))
+	}
 	w.s.metrics.commitBatch.Observe(float64(len(ops)))
 	w.s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	var effects, later []func()
@@ -405,6 +432,45 @@ func (w *writer) hinted(ops []*op) []string {
 	return w.hints
 }
 
+// maxDeferrals is how many batches may leave an operation for the next
+// because its conversation is busy on another node; then one waits for it.
+const maxDeferrals = 3
+
+// busyConversations returns the hinted ids that were not locked: another
+// transaction holds them (or they do not exist, which the operation finds
+// out once it runs).
+func busyConversations(hinted []string, locked []*convState) map[string]bool {
+	got := make(map[string]bool, len(locked))
+	for _, c := range locked {
+		got[c.ID] = true
+	}
+	var busy map[string]bool
+	for _, id := range hinted {
+		if !got[id] {
+			if busy == nil {
+				busy = map[string]bool{}
+			}
+			busy[id] = true
+		}
+	}
+	return busy
+}
+
+// busyOps splits ops into those the batch runs and those left for the next
+// batch: the operations on a busy conversation (until they have waited
+// maxDeferrals batches) and, to keep the order operations arrived in,
+// every operation after one of those that names no conversation.
+func busyOps(ops []*op, busy map[string]bool) (run, later []*op) {
+	for _, o := range ops {
+		if o.conv == "" && len(later) > 0 || busy[o.conv] && o.deferrals < maxDeferrals {
+			later = append(later, o)
+			continue
+		}
+		run = append(run, o)
+	}
+	return run, later
+}
+
 // exec runs ops in one transaction and returns each op's refusal, the
 // staged state to apply, or the transaction's failure.
 func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, error) {
@@ -417,9 +483,39 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 	lock := w.lockFirst
 	if !w.redoing && w.s.cluster.enabled {
 		// Another node may have written these since they were cached:
-		// read them afresh under lock, in id order, so the batch waits
-		// for that node's commit instead of losing to it and being redone.
-		lock = w.hinted(ops)
+		// read them afresh under lock so that the batch cannot lose a race
+		// on them. Those another node's transaction holds now wait for the
+		// next batch rather than hold this one up: waiting here, while
+		// holding the others, made the two nodes' batches take turns, each
+		// starting only when the other committed.
+		hints := w.hinted(ops)
+		lock = nil
+		if len(hints) > 0 {
+			fresh, err := tx.TryLockConversations(work, hints)
+			if err != nil {
+				tx.Rollback(work)
+				return nil, nil, err
+			}
+			for _, c := range fresh {
+				bs.convs[c.ID] = c
+			}
+			if busy := busyConversations(hints, fresh); len(busy) > 0 {
+				bs.ran, bs.deferred = busyOps(ops, busy)
+				if len(bs.ran) == 0 {
+					bs.ran, bs.deferred = ops, nil // nothing else to do
+				}
+				ops = bs.ran
+				// Those the batch runs operations on anyway: wait for them,
+				// in id order.
+				for _, o := range ops {
+					if busy[o.conv] {
+						lock = append(lock, o.conv)
+					}
+				}
+				slices.Sort(lock)
+				lock = slices.Compact(lock)
+			}
+		}
 	}
 	if len(lock) > 0 && (w.redoing || w.s.cluster.enabled) {
 		fresh, err := tx.LockConversations(work, lock)
