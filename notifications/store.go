@@ -3,6 +3,8 @@ package notifications
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -90,6 +92,27 @@ type Change struct {
 	Status string
 	// Due: when a reply notice is due (ChangeReply).
 	Due time.Time
+}
+
+// newConversations lists, sorted by id and once each, the conversations
+// changes are about, with the site and time of the first change to each:
+// the rows a store creates, when missing, before applying the changes.
+func newConversations(changes []Change) (ids, sites []string, ats []time.Time) {
+	first := map[string]int{}
+	for i, c := range changes {
+		if c.Kind == ChangePresence {
+			continue
+		}
+		if _, ok := first[c.ConversationID]; !ok {
+			first[c.ConversationID] = i
+		}
+	}
+	ids = slices.Sorted(maps.Keys(first))
+	for _, id := range ids {
+		c := changes[first[id]]
+		sites, ats = append(sites, c.SiteID), append(ats, c.At)
+	}
+	return ids, sites, ats
 }
 
 // ReplyDue is a conversation whose newest agent replies may need mailing.

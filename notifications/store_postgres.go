@@ -136,6 +136,13 @@ func (s *postgresStore) Apply(ctx context.Context, changes []Change) error {
 		return nil
 	}
 	b := &pgx.Batch{}
+	// The conversations' rows first, one statement for the batch: one per
+	// change was a statement per chat event.
+	ids, sites, ats := newConversations(changes)
+	if len(ids) > 0 {
+		b.Queue(`INSERT INTO notify_conversations (id, site_id, updated_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT (id) DO NOTHING`, ids, sites, ats)
+	}
 	for _, c := range changes {
 		if c.Kind == ChangePresence {
 			b.Queue(`INSERT INTO notify_agents (id, status, since) VALUES ($1, $2, $3)
@@ -148,7 +155,6 @@ func (s *postgresStore) Apply(ctx context.Context, changes []Change) error {
 		if !ok {
 			return fmt.Errorf("apply: unknown change %q", c.Kind)
 		}
-		b.Queue(`INSERT INTO notify_conversations (id, site_id, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`, c.ConversationID, c.SiteID, c.At)
 		b.Queue(q, args...)
 	}
 	tx, err := s.db.Begin(ctx)

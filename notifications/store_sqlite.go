@@ -118,6 +118,13 @@ func (s *sqliteStore) Apply(ctx context.Context, changes []Change) error {
 		return fmt.Errorf("apply changes: %w", err)
 	}
 	defer tx.Rollback()
+	ids, sites, ats := newConversations(changes)
+	for i, id := range ids {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notify_conversations (id, site_id, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			id, sites[i], sqlstore.Millis(ats[i])); err != nil {
+			return fmt.Errorf("apply changes: conversation %s: %w", id, err)
+		}
+	}
 	for _, c := range changes {
 		if c.Kind == ChangePresence {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO notify_agents (id, status, since) VALUES (?1, ?2, ?3)
@@ -131,10 +138,6 @@ func (s *sqliteStore) Apply(ctx context.Context, changes []Change) error {
 		q, ok := sqliteChanges[c.Kind]
 		if !ok {
 			return fmt.Errorf("apply: unknown change %q", c.Kind)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO notify_conversations (id, site_id, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			c.ConversationID, c.SiteID, sqlstore.Millis(c.At)); err != nil {
-			return fmt.Errorf("apply %s to %s: %w", c.Kind, c.ConversationID, err)
 		}
 		if _, err := tx.ExecContext(ctx, q, sqlstore.Millis(c.At), c.Seq, c.AgentID, sqlstore.Millis(c.Due), c.ConversationID); err != nil {
 			return fmt.Errorf("apply %s to %s: %w", c.Kind, c.ConversationID, err)
