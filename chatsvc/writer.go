@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync/atomic"
@@ -471,6 +472,74 @@ func busyOps(ops []*op, busy map[string]bool) (run, later []*op) {
 	return run, later
 }
 
+// lockNamed locks and reads, at the start of a batch on a node that shares
+// its store, the conversations ops name, so that the batch cannot lose a
+// race on them, and returns the operations the batch runs. Another node may
+// have written them since they were cached. Those another node's
+// transaction holds right now wait for the next batch instead of holding
+// this one up: waiting for them while holding the others made the two
+// nodes' batches take turns, each starting only when the other committed.
+// The batch waits, in id order and holding nothing else, only for the
+// conversations of operations already left behind maxDeferrals times, or
+// when it has nothing else to do.
+func (w *writer) lockNamed(ctx context.Context, tx ChatTx, ops []*op, bs *batchState) ([]*op, error) {
+	hints := w.hinted(ops)
+	if len(hints) == 0 {
+		return ops, nil
+	}
+	lock := func(ids []string, wait bool) ([]*convState, error) {
+		lockFn := tx.TryLockConversations
+		if wait {
+			lockFn = tx.LockConversations
+		}
+		fresh, err := lockFn(ctx, ids)
+		for _, c := range fresh {
+			bs.convs[c.ID] = c // staged unchanged: the batch reads them, apply caches them
+		}
+		return fresh, err
+	}
+	overdue := map[string]bool{}
+	for _, o := range ops {
+		if o.conv != "" && o.deferrals >= maxDeferrals {
+			overdue[o.conv] = true
+		}
+	}
+	var waitFor, try []string
+	for _, id := range hints {
+		if overdue[id] {
+			waitFor = append(waitFor, id)
+		} else {
+			try = append(try, id)
+		}
+	}
+	if len(waitFor) > 0 {
+		if _, err := lock(waitFor, true); err != nil {
+			return nil, err
+		}
+	}
+	if len(try) == 0 {
+		return ops, nil
+	}
+	fresh, err := lock(try, false)
+	if err != nil {
+		return nil, err
+	}
+	busy := busyConversations(try, fresh)
+	if len(busy) == 0 {
+		return ops, nil
+	}
+	run, later := busyOps(ops, busy)
+	if len(run) == 0 {
+		// Nothing else to do (and so nothing held): wait for them.
+		if _, err := lock(slices.Sorted(maps.Keys(busy)), true); err != nil {
+			return nil, err
+		}
+		return ops, nil
+	}
+	bs.ran, bs.deferred = run, later
+	return run, nil
+}
+
 // exec runs ops in one transaction and returns each op's refusal, the
 // staged state to apply, or the transaction's failure.
 func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, error) {
@@ -482,39 +551,10 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 	bs := newBatchState()
 	lock := w.lockFirst
 	if !w.redoing && w.s.cluster.enabled {
-		// Another node may have written these since they were cached:
-		// read them afresh under lock so that the batch cannot lose a race
-		// on them. Those another node's transaction holds now wait for the
-		// next batch rather than hold this one up: waiting here, while
-		// holding the others, made the two nodes' batches take turns, each
-		// starting only when the other committed.
-		hints := w.hinted(ops)
 		lock = nil
-		if len(hints) > 0 {
-			fresh, err := tx.TryLockConversations(work, hints)
-			if err != nil {
-				tx.Rollback(work)
-				return nil, nil, err
-			}
-			for _, c := range fresh {
-				bs.convs[c.ID] = c
-			}
-			if busy := busyConversations(hints, fresh); len(busy) > 0 {
-				bs.ran, bs.deferred = busyOps(ops, busy)
-				if len(bs.ran) == 0 {
-					bs.ran, bs.deferred = ops, nil // nothing else to do
-				}
-				ops = bs.ran
-				// Those the batch runs operations on anyway: wait for them,
-				// in id order.
-				for _, o := range ops {
-					if busy[o.conv] {
-						lock = append(lock, o.conv)
-					}
-				}
-				slices.Sort(lock)
-				lock = slices.Compact(lock)
-			}
+		if ops, err = w.lockNamed(work, tx, ops, bs); err != nil {
+			tx.Rollback(work)
+			return nil, nil, err
 		}
 	}
 	if len(lock) > 0 && (w.redoing || w.s.cluster.enabled) {
