@@ -8,6 +8,7 @@
 # Build a commit's binary with: git worktree add /tmp/wt REV && (cd /tmp/wt && go build -o /tmp/parley-REV ./cmd/parley)
 set -euo pipefail
 bin=$1; conv=${2:-500}; rate=${3:-6}
+"$(dirname "$0")/machine-speed.sh"
 data=$(mktemp -d)
 store=()
 if [ -n "${BENCH_POSTGRES:-}" ]; then

@@ -10,6 +10,7 @@
 # version-conflict redos and the nodes' first warnings.
 set -euo pipefail
 bin=$1; conv=${2:-75}; rate=${3:-4}
+"$(dirname "$0")/machine-speed.sh"
 pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 dir=$(mktemp -d)
 db=parley_cross_$$
