@@ -11,7 +11,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/parleychat/parley/access"
@@ -300,11 +299,7 @@ func TestAnswersAcrossNodesWaitInsteadOfRedoing(t *testing.T) {
 	redos := func() float64 {
 		var sum float64
 		for _, n := range nodes {
-			var m dto.Metric
-			if err := n.svc.metrics.conflictRedos.Write(&m); err != nil {
-				t.Fatal(err)
-			}
-			sum += m.GetCounter().GetValue()
+			sum += counterValue(t, n.svc.metrics.conflictRedos)
 		}
 		return sum
 	}
@@ -358,24 +353,8 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 				Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
 		})
 	}
-	counter := func(c interface{ Write(*dto.Metric) error }) float64 {
-		var m dto.Metric
-		if err := c.Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetCounter().GetValue()
-	}
-	redosBefore := counter(e.svc.metrics.conflictRedos)
-
-	// Another node's transaction holds "busy".
-	holder, err := e.store.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Rollback(ctx)
-	if got, err := holder.LockConversations(ctx, []string{"busy"}); err != nil || len(got) != 1 {
-		t.Fatalf("LockConversations = %v, %v", got, err)
-	}
+	redosBefore := counterValue(t, e.svc.metrics.conflictRedos)
+	holder := holdConversations(t, e.store, "busy") // another node's transaction
 
 	// Hold the writer in a batch of its own so the next two operations
 	// queue up and form one batch.
@@ -396,7 +375,7 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 	var redosAtFree float64
 	w.submit(ctx, &op{conv: "busy", fn: preview("busy"), done: func(err error) { busyDone <- err }})
 	w.submit(ctx, &op{conv: "free", fn: preview("free"), done: func(err error) {
-		redosAtFree = counter(e.svc.metrics.conflictRedos)
+		redosAtFree = counterValue(t, e.svc.metrics.conflictRedos)
 		freeDone <- err
 	}})
 	poll(t, "both operations queued", 10*time.Second, func() bool { return len(w.ops) == 2 })
@@ -418,7 +397,7 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 		t.Fatalf("the busy conversation's operation finished (%v) while another transaction held it", err)
 	default:
 	}
-	if n := counter(e.svc.metrics.deferredOps); n < 1 {
+	if n := counterValue(t, e.svc.metrics.deferredOps); n < 1 {
 		t.Fatalf("parley_chat_deferred_ops_total = %v, want at least 1", n)
 	}
 

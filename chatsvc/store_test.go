@@ -523,14 +523,7 @@ func TestLockedConversationMakesOtherWritersRedo(t *testing.T) {
 	mustTx(t, s, func(tx ChatTx) error {
 		return tx.InsertConversation(ctx, &convState{ID: "c", SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
 	})
-	holder, err := s.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Rollback(ctx)
-	if got, err := holder.LockConversations(ctx, []string{"c"}); err != nil || len(got) != 1 {
-		t.Fatalf("LockConversations = %v, %v", got, err)
-	}
+	holder := holdConversations(t, s, "c")
 	start := time.Now()
 	result := make(chan error, 1)
 	go func() {
@@ -543,6 +536,7 @@ func TestLockedConversationMakesOtherWritersRedo(t *testing.T) {
 			return tx.UpdateConversation(ctx, c, true)
 		})
 	}()
+	var err error
 	select {
 	case err = <-result:
 	case <-time.After(5 * time.Second):
@@ -566,14 +560,7 @@ func TestTryLockSkipsHeldConversations(t *testing.T) {
 			return tx.InsertConversation(ctx, &convState{ID: id, SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1})
 		})
 	}
-	holder, err := s.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Rollback(ctx)
-	if got, err := holder.LockConversations(ctx, []string{"held"}); err != nil || len(got) != 1 {
-		t.Fatalf("LockConversations = %v, %v", got, err)
-	}
+	holdConversations(t, s, "held")
 	mustTx(t, s, func(tx ChatTx) error {
 		got, err := tx.TryLockConversations(ctx, []string{"free", "held"})
 		if err != nil || len(got) != 1 || got[0].ID != "free" {
@@ -590,6 +577,22 @@ func TestTryLockSkipsHeldConversations(t *testing.T) {
 	if got, err := other.TryLockConversations(ctx, []string{"free", "held"}); err != nil || len(got) != 1 || got[0].ID != "free" {
 		t.Fatalf("TryLockConversations after the first committed = %+v, %v", got, err)
 	}
+}
+
+// holdConversations locks conversations in a transaction of its own, as
+// another node's batch would, until the caller rolls it back or t ends.
+func holdConversations(t *testing.T, s ChatStore, ids ...string) ChatTx {
+	t.Helper()
+	ctx := context.Background()
+	holder, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Rollback(ctx) })
+	if got, err := holder.LockConversations(ctx, ids); err != nil || len(got) != len(ids) {
+		t.Fatalf("LockConversations(%v) = %v, %v", ids, got, err)
+	}
+	return holder
 }
 
 // Two writers on one conversation (two chat nodes on one PostgreSQL) never

@@ -549,16 +549,14 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 		return nil, nil, err
 	}
 	bs := newBatchState()
-	lock := w.lockFirst
 	if !w.redoing && w.s.cluster.enabled {
-		lock = nil
 		if ops, err = w.lockNamed(work, tx, ops, bs); err != nil {
 			tx.Rollback(work)
 			return nil, nil, err
 		}
 	}
-	if len(lock) > 0 && (w.redoing || w.s.cluster.enabled) {
-		fresh, err := tx.LockConversations(work, lock)
+	if w.redoing && len(w.lockFirst) > 0 {
+		fresh, err := tx.LockConversations(work, w.lockFirst)
 		if err != nil {
 			tx.Rollback(work)
 			return nil, nil, err
