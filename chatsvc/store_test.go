@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -552,6 +553,85 @@ func TestLockedConversationMakesOtherWritersRedo(t *testing.T) {
 
 // TryLockConversations leaves out, at once, the conversations another
 // transaction holds, and locks the others.
+// TestOutboxKeepsATransactionsOrder: the records one writer transaction
+// appends, before and after a read in it, and those AppendOutbox is given
+// at once, are claimed in the order they were appended (PostgreSQL inserts
+// each flush's records with one statement).
+func TestOutboxKeepsATransactionsOrder(t *testing.T) {
+	sqltest.Run(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		s := openTestStore(t, backend)
+		var want []string
+		record := func(i int) ingest.OutboxRecord {
+			r := outboxRecord(t, ingest.SiteUpdated, "s1", ingest.SiteKey("s1"), ingest.SiteUpdatedPayload{Name: fmt.Sprint("Shop ", i)})
+			want = append(want, r.EventID)
+			return r
+		}
+		mustTx(t, s, func(tx ChatTx) error {
+			for i := range 40 {
+				if i == 20 { // a read flushes the first twenty
+					if _, err := tx.NewestConversationOf(ctx, "nobody"); err != nil {
+						return err
+					}
+				}
+				if err := tx.AppendOutbox(ctx, record(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err := s.AppendOutbox(ctx, []ingest.OutboxRecord{record(40), record(41), record(42)}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if _, err := s.ClaimOutbox(ctx, 100, func(_ context.Context, recs []ingest.OutboxRecord) ([]int64, error) {
+			seqs := make([]int64, len(recs))
+			for i, r := range recs {
+				got, seqs[i] = append(got, r.EventID), r.Seq
+			}
+			return seqs, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("claimed %d records in another order than appended:\n got %v\nwant %v", len(got), got, want)
+		}
+	})
+}
+
+// TestMessageUpdatesCanBeHOT: PostgreSQL updates a row in place (a HOT
+// update, no new index entries) only when no indexed column changes. A
+// message changes these columns of its conversation's row, so no index of
+// the table may name them, or every message writes into every index.
+func TestMessageUpdatesCanBeHOT(t *testing.T) {
+	ctx := context.Background()
+	pool := sqltest.Postgres(t, PostgresSchema, 2)
+	if _, err := OpenPostgres(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	perMessage := []string{"last_seq", "last_role", "last_preview", "last_at", "visitor_read_seq", "agent_read_seq", "updated_at", "version"}
+	rows, err := pool.Query(ctx, `SELECT i.indexrelid::regclass::text, a.attname FROM pg_index i
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND (a.attnum = ANY(i.indkey) OR pg_get_expr(i.indpred, i.indrelid) LIKE '%' || a.attname || '%')
+		WHERE i.indrelid = 'conversations'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed := 0
+	for rows.Next() {
+		var index, column string
+		if err := rows.Scan(&index, &column); err != nil {
+			t.Fatal(err)
+		}
+		indexed++
+		if slices.Contains(perMessage, column) {
+			t.Errorf("index %s names %s, which every message updates", index, column)
+		}
+	}
+	if err := rows.Err(); err != nil || indexed == 0 {
+		t.Fatalf("listing the indexes: %d columns, %v", indexed, err)
+	}
+}
+
 func TestTryLockSkipsHeldConversations(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, "postgres")

@@ -28,7 +28,7 @@
 //
 // Reads are Store methods. Every change runs in Store.Update, one
 // transaction, through Tx, whose methods are domain operations (LockItem,
-// DecideItem, PutBan, AddEvent, MarkProcessed, ObserveFlood...). The
+// DecideItem, PutBan, AddEvent, MarkProcessed, ObserveFloods...). The
 // rules stay here, inside the transaction: the worker judges flood from
 // the counts it reads and only then decides what to queue, and a decision
 // checks the item's status and claim it has just locked. One method per

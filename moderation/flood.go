@@ -1,7 +1,6 @@
 package moderation
 
 import (
-	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -147,17 +146,14 @@ func (m *memFlood) sweep(now time.Time, idle time.Duration) {
 	}
 }
 
-// storedFlood is the workers' flood state in the store, so that it holds
-// across worker restarts. It is judged at the message's own time, which
-// makes reprocessing give the same answer.
-func storedFlood(ctx context.Context, tx Tx, site, visitor, eventID, text string, at time.Time, o FloodOptions) ([]ingest.Span, error) {
+// floodMark is a visitor message's place in the workers' flood history,
+// which the store keeps so that it holds across worker restarts; false
+// when the policy counts no flood. The message is judged at its own time,
+// which makes reprocessing give the same answer.
+func floodMark(site, visitor, eventID, text string, at time.Time, o FloodOptions) (FloodMark, bool) {
 	if o.WindowSeconds <= 0 || visitor == "" || (o.MaxMessages <= 0 && o.MaxRepeats <= 0) {
-		return nil, nil
+		return FloodMark{}, false
 	}
-	m := FloodMark{SiteID: site, VisitorID: visitor, EventID: eventID, Fingerprint: fingerprint(text), At: at}
-	recent, same, err := tx.ObserveFlood(ctx, m, at.Add(-time.Duration(o.WindowSeconds)*time.Second))
-	if err != nil {
-		return nil, err
-	}
-	return judgeFlood(o, text, recent, same), nil
+	return FloodMark{SiteID: site, VisitorID: visitor, EventID: eventID, Fingerprint: fingerprint(text), At: at,
+		Since: at.Add(-time.Duration(o.WindowSeconds) * time.Second)}, true
 }

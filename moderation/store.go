@@ -107,10 +107,12 @@ type Tx interface {
 	MarkProcessed(ctx context.Context, eventIDs []string, at time.Time) (fresh map[string]bool, err error)
 	// AddContext stores a chat message as review context (once per event).
 	AddContext(ctx context.Context, m ContextEntry) error
-	// ObserveFlood counts the visitor's other messages after since and up
-	// to m.At, and how many of them share m's non-empty fingerprint, then
-	// records m (once per event).
-	ObserveFlood(ctx context.Context, m FloodMark, since time.Time) (recent, same int, err error)
+	// ObserveFloods records marks (once per event) and counts, for each,
+	// its visitor's other recorded messages after its Since and up to its
+	// At, and how many of them share its non-empty fingerprint. Marks of
+	// one call count each other: a worker batch makes one call, not a
+	// query per message.
+	ObserveFloods(ctx context.Context, marks []FloodMark) ([]FloodCount, error)
 }
 
 // Item statuses.
@@ -183,6 +185,13 @@ type FloodMark struct {
 	EventID     string
 	Fingerprint string // "" when the message has none
 	At          time.Time
+	Since       time.Time // the window the message is judged over is (Since, At]
+}
+
+// FloodCount is what ObserveFloods found for one mark.
+type FloodCount struct {
+	Recent int // the visitor's other messages in the mark's window
+	Same   int // those of them with the mark's fingerprint
 }
 
 // AuditEntry is one row of the audit log.

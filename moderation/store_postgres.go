@@ -592,6 +592,10 @@ type postgresTx struct {
 	tx    pgx.Tx
 	later *pgx.Batch
 	what  []string // what each queued write does, for its error
+	// contexts wait for the next send, which inserts them with one
+	// statement (a statement per message was one of the largest counts in
+	// the cross-node bench); nothing in the transaction reads them.
+	contexts []ContextEntry
 }
 
 // queue adds a write to send with the next read.
@@ -603,6 +607,7 @@ func (t *postgresTx) queue(what, sql string, args ...any) {
 // send sends the queued writes and then sql, and returns the results
 // positioned at sql's; the caller reads them and closes them.
 func (t *postgresTx) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	t.queueContexts()
 	b := t.later
 	b.Queue(sql, pgArgs(args)...)
 	whats := t.what
@@ -619,7 +624,7 @@ func (t *postgresTx) send(ctx context.Context, sql string, args []any) (pgx.Batc
 
 // exec runs a statement whose command tag the caller needs.
 func (t *postgresTx) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.later.Len() == 0 {
+	if t.later.Len() == 0 && len(t.contexts) == 0 {
 		return t.tx.Exec(ctx, sql, pgArgs(args)...)
 	}
 	br, err := t.send(ctx, sql, args)
@@ -635,7 +640,7 @@ func (t *postgresTx) exec(ctx context.Context, sql string, args ...any) (pgconn.
 
 // row runs a query for one row.
 func (t *postgresTx) row(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.later.Len() == 0 {
+	if t.later.Len() == 0 && len(t.contexts) == 0 {
 		return t.tx.QueryRow(ctx, sql, pgArgs(args)...)
 	}
 	br, err := t.send(ctx, sql, args)
@@ -647,7 +652,7 @@ func (t *postgresTx) row(ctx context.Context, sql string, args ...any) pgx.Row {
 
 // flush sends what is queued.
 func (t *postgresTx) flush(ctx context.Context) error {
-	if t.later.Len() == 0 {
+	if t.later.Len() == 0 && len(t.contexts) == 0 {
 		return nil
 	}
 	_, err := t.exec(ctx, `SELECT 1`)
@@ -814,21 +819,75 @@ func (t *postgresTx) MarkProcessed(ctx context.Context, eventIDs []string, at ti
 }
 
 func (t *postgresTx) AddContext(ctx context.Context, m ContextEntry) error {
-	t.queue("context of "+m.EventID, `INSERT INTO mod_context (site_id, conversation_id, seq, event_id, message_id, role, actor_id, text, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING`, m.SiteID, m.ConversationID, m.Seq, m.EventID, m.MessageID,
-		m.Role, m.ActorID, m.Text, m.At)
+	t.contexts = append(t.contexts, m)
 	return nil
 }
 
-func (t *postgresTx) ObserveFlood(ctx context.Context, m FloodMark, since time.Time) (recent, same int, err error) {
-	if err := t.row(ctx, `SELECT count(*), count(*) FILTER (WHERE fingerprint = $1 AND fingerprint <> '')
-		FROM mod_flood WHERE site_id = $2 AND visitor_id = $3 AND at > $4 AND at <= $5 AND event_id <> $6`,
-		m.Fingerprint, m.SiteID, m.VisitorID, since, m.At, m.EventID).Scan(&recent, &same); err != nil {
-		return 0, 0, fmt.Errorf("flood history of %s: %w", m.VisitorID, err)
+// queueContexts queues the contexts added since the last send as one insert.
+func (t *postgresTx) queueContexts() {
+	n := len(t.contexts)
+	if n == 0 {
+		return
 	}
-	t.queue("record flood of "+m.VisitorID, `INSERT INTO mod_flood (site_id, visitor_id, at, fingerprint, event_id)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING`, m.SiteID, m.VisitorID, m.At, m.Fingerprint, m.EventID)
-	return recent, same, nil
+	sites, convs, events, messages := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	roles, actors, texts := make([]string, n), make([]string, n), make([]string, n)
+	seqs, ats := make([]int64, n), make([]time.Time, n)
+	for i, m := range t.contexts {
+		sites[i], convs[i], events[i], messages[i] = pgText(m.SiteID), pgText(m.ConversationID), pgText(m.EventID), pgText(m.MessageID)
+		roles[i], actors[i], texts[i] = pgText(m.Role), pgText(m.ActorID), pgText(m.Text)
+		seqs[i], ats[i] = m.Seq, m.At.UTC().Truncate(time.Millisecond)
+	}
+	t.contexts = t.contexts[:0]
+	t.queue(fmt.Sprintf("context of %d messages", n), `INSERT INTO mod_context (site_id, conversation_id, seq, event_id, message_id, role, actor_id, text, at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+		ON CONFLICT (event_id) DO NOTHING`, sites, convs, seqs, events, messages, roles, actors, texts, ats)
+}
+
+func (t *postgresTx) ObserveFloods(ctx context.Context, marks []FloodMark) ([]FloodCount, error) {
+	n := len(marks)
+	if n == 0 {
+		return nil, nil
+	}
+	sites, visitors, events, prints := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sinces, ats := make([]time.Time, n), make([]time.Time, n)
+	for i, m := range marks {
+		sites[i], visitors[i], events[i], prints[i] = pgText(m.SiteID), pgText(m.VisitorID), pgText(m.EventID), pgText(m.Fingerprint)
+		sinces[i], ats[i] = m.Since.UTC().Truncate(time.Millisecond), m.At.UTC().Truncate(time.Millisecond)
+	}
+	// Sent with the count below: one round trip for the batch's marks.
+	t.queue(fmt.Sprintf("record flood of %d messages", n), `INSERT INTO mod_flood (site_id, visitor_id, at, fingerprint, event_id)
+		SELECT site, visitor, at, fp, event FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS u(site, visitor, at, fp, event)
+		ORDER BY event ON CONFLICT (event_id) DO NOTHING`, sites, visitors, ats, prints, events)
+	// LATERAL: one index range scan per mark (a join let the planner scan
+	// and hash the whole table, 4.7 ms a batch against 0.04 ms a mark).
+	br, err := t.send(ctx, `SELECT c.recent, c.same
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY AS u(site, visitor, event, fp, since, at, n)
+		CROSS JOIN LATERAL (SELECT count(*) AS recent, count(*) FILTER (WHERE f.fingerprint = u.fp AND u.fp <> '') AS same FROM mod_flood f
+			WHERE f.site_id = u.site AND f.visitor_id = u.visitor AND f.at > u.since AND f.at <= u.at AND f.event_id <> u.event) AS c
+		ORDER BY u.n`, []any{sites, visitors, events, prints, sinces, ats})
+	if err != nil {
+		return nil, fmt.Errorf("flood history: %w", err)
+	}
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("flood history: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FloodCount, error) {
+		var c FloodCount
+		err := r.Scan(&c.Recent, &c.Same)
+		return c, err
+	})
+	if err == nil {
+		err = br.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flood history: %w", err)
+	}
+	if len(counts) != n {
+		return nil, fmt.Errorf("flood history: %d counts for %d messages", len(counts), n)
+	}
+	return counts, nil
 }
 
 // CopyFromSQLite lists how `parley migrate` moves moderation.db's tables

@@ -663,17 +663,22 @@ func (t sqliteTx) AddContext(ctx context.Context, m ContextEntry) error {
 	return nil
 }
 
-func (t sqliteTx) ObserveFlood(ctx context.Context, m FloodMark, since time.Time) (recent, same int, err error) {
-	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(fingerprint = ? AND fingerprint != ''), 0)
-		FROM mod_flood WHERE site_id = ? AND visitor_id = ? AND at > ? AND at <= ? AND event_id != ?`,
-		m.Fingerprint, m.SiteID, m.VisitorID, ms(since), ms(m.At), m.EventID).Scan(&recent, &same); err != nil {
-		return 0, 0, fmt.Errorf("flood history of %s: %w", m.VisitorID, err)
+func (t sqliteTx) ObserveFloods(ctx context.Context, marks []FloodMark) ([]FloodCount, error) {
+	for _, m := range marks {
+		if _, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_flood (site_id, visitor_id, at, fingerprint, event_id)
+			VALUES (?, ?, ?, ?, ?)`, m.SiteID, m.VisitorID, ms(m.At), m.Fingerprint, m.EventID); err != nil {
+			return nil, fmt.Errorf("record flood of %s: %w", m.VisitorID, err)
+		}
 	}
-	if _, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO mod_flood (site_id, visitor_id, at, fingerprint, event_id)
-		VALUES (?, ?, ?, ?, ?)`, m.SiteID, m.VisitorID, ms(m.At), m.Fingerprint, m.EventID); err != nil {
-		return 0, 0, fmt.Errorf("record flood of %s: %w", m.VisitorID, err)
+	counts := make([]FloodCount, len(marks))
+	for i, m := range marks {
+		if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(fingerprint = ? AND fingerprint != ''), 0)
+			FROM mod_flood WHERE site_id = ? AND visitor_id = ? AND at > ? AND at <= ? AND event_id != ?`,
+			m.Fingerprint, m.SiteID, m.VisitorID, ms(m.Since), ms(m.At), m.EventID).Scan(&counts[i].Recent, &counts[i].Same); err != nil {
+			return nil, fmt.Errorf("flood history of %s: %w", m.VisitorID, err)
+		}
 	}
-	return recent, same, nil
+	return counts, nil
 }
 
 // sqliteSiteIn adds "col IN (sites)" (never true for no sites).

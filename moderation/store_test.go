@@ -435,33 +435,48 @@ func TestStoreWorkerRecordsAndPrune(t *testing.T) {
 		ctx := context.Background()
 		s := openStore(t, backend)
 		mark := func(id string, at time.Time, fp string) FloodMark {
-			return FloodMark{SiteID: "s", VisitorID: "v", EventID: id, Fingerprint: fp, At: at}
+			return FloodMark{SiteID: "s", VisitorID: "v", EventID: id, Fingerprint: fp, At: at, Since: at.Add(-time.Minute)}
+		}
+		observe := func(tx Tx, marks ...FloodMark) []FloodCount {
+			t.Helper()
+			counts, err := tx.ObserveFloods(ctx, marks)
+			if err != nil || len(counts) != len(marks) {
+				t.Fatalf("ObserveFloods = %v, %v", counts, err)
+			}
+			return counts
 		}
 		update(t, s, func(ctx context.Context, tx Tx) error {
+			// One call, one mark each: every call sees the marks before it.
 			for _, c := range []struct {
-				m            FloodMark
-				recent, same int
+				m    FloodMark
+				want FloodCount
 			}{
-				{mark("e1", storeT0, "buynow"), 0, 0},
-				{mark("e2", storeT0.Add(time.Second), "buynow"), 1, 1},
-				{mark("e3", storeT0.Add(2*time.Second), ""), 2, 0},
-				{mark("e4", storeT0.Add(3*time.Second), "hello"), 3, 0},
-				{mark("e5", storeT0.Add(4*time.Second), "buynow"), 4, 2},
-				{mark("e2", storeT0.Add(time.Second), "buynow"), 1, 1}, // reprocessed: judged alike, not recorded twice
+				{mark("e1", storeT0, "buynow"), FloodCount{0, 0}},
+				{mark("e2", storeT0.Add(time.Second), "buynow"), FloodCount{1, 1}},
+				{mark("e3", storeT0.Add(2*time.Second), ""), FloodCount{2, 0}},
 			} {
-				recent, same, err := tx.ObserveFlood(ctx, c.m, c.m.At.Add(-time.Minute))
-				if err != nil || recent != c.recent || same != c.same {
-					return fmt.Errorf("ObserveFlood(%s) = %d, %d, %v; want %d, %d", c.m.EventID, recent, same, err, c.recent, c.same)
+				if got := observe(tx, c.m)[0]; got != c.want {
+					return fmt.Errorf("ObserveFloods(%s) = %+v; want %+v", c.m.EventID, got, c.want)
 				}
 			}
-			// the window starts after since; other visitors are apart
-			if recent, same, err := tx.ObserveFlood(ctx, mark("e6", storeT0.Add(5*time.Second), "buynow"), storeT0.Add(time.Second)); err != nil || recent != 3 || same != 1 {
-				return fmt.Errorf("windowed ObserveFlood = %d, %d, %v", recent, same, err)
+			// One call for several: each counts the others up to its own
+			// time, whatever their order in the call; a reprocessed event
+			// is judged alike and not recorded twice.
+			got := observe(tx, mark("e5", storeT0.Add(4*time.Second), "buynow"), mark("e4", storeT0.Add(3*time.Second), "hello"),
+				mark("e2", storeT0.Add(time.Second), "buynow"))
+			if want := []FloodCount{{4, 2}, {3, 0}, {1, 1}}; !slices.Equal(got, want) {
+				return fmt.Errorf("ObserveFloods of three = %+v; want %+v", got, want)
 			}
+			// the window starts after Since; other visitors are apart
+			windowed := mark("e6", storeT0.Add(5*time.Second), "buynow")
+			windowed.Since = storeT0.Add(time.Second)
 			other := mark("o1", storeT0.Add(5*time.Second), "buynow")
 			other.VisitorID = "w"
-			if recent, _, err := tx.ObserveFlood(ctx, other, storeT0); err != nil || recent != 0 {
-				return fmt.Errorf("another visitor's flood = %d, %v", recent, err)
+			if got := observe(tx, windowed, other); !slices.Equal(got, []FloodCount{{3, 1}, {0, 0}}) {
+				return fmt.Errorf("windowed and another visitor's flood = %+v", got)
+			}
+			if got, err := tx.ObserveFloods(ctx, nil); err != nil || len(got) != 0 {
+				return fmt.Errorf("ObserveFloods of none = %v, %v", got, err)
 			}
 			if fresh, err := tx.MarkProcessed(ctx, []string{"ev-2", "ev-1", "ev-2"}, storeT0); err != nil || !maps.Equal(fresh, map[string]bool{"ev-1": true, "ev-2": true}) {
 				return fmt.Errorf("MarkProcessed = %v, %v", fresh, err)
@@ -479,8 +494,10 @@ func TestStoreWorkerRecordsAndPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 		update(t, s, func(ctx context.Context, tx Tx) error {
-			if recent, _, err := tx.ObserveFlood(ctx, mark("e7", storeT0.Add(6*time.Second), ""), storeT0.Add(-time.Hour)); err != nil || recent != 4 {
-				return fmt.Errorf("flood after prune = %d, %v; want 4 (e1 and e2 pruned)", recent, err)
+			late := mark("e7", storeT0.Add(6*time.Second), "")
+			late.Since = storeT0.Add(-time.Hour)
+			if got := observe(tx, late)[0]; got.Recent != 4 {
+				return fmt.Errorf("flood after prune = %+v; want 4 (e1 and e2 pruned)", got)
 			}
 			if fresh, err := tx.MarkProcessed(ctx, []string{"ev-1"}, storeT0); err != nil || !fresh["ev-1"] {
 				return fmt.Errorf("processed mark survived the prune: %v %v", fresh, err)

@@ -67,6 +67,9 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 		if err != nil {
 			return fmt.Errorf("moderation batch: %w", err)
 		}
+		var toJudge []job
+		var marks []FloodMark
+		var markOf []int // toJudge's index into marks, -1 when flood is not counted
 		for _, j := range jobs {
 			e := j.rec.Event
 			if !fresh[e.ID] {
@@ -78,16 +81,37 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 					ActorID: e.Actor.ID, Text: j.msg.Text, At: e.OccurredAt.Time}}); err != nil {
 				return fmt.Errorf("moderation batch: %w", err)
 			}
-			if j.moderate {
-				it, err := s.judge(ctx, tx, j, now)
-				if err != nil {
-					return err
-				}
-				if it != nil {
-					created = append(created, *it)
-				}
-				judged = append(judged, j.verdict.Action)
+			if !j.moderate {
+				continue
 			}
+			toJudge = append(toJudge, j)
+			if m, ok := floodMark(e.SiteID, e.Actor.ID, e.ID, j.msg.Text, e.OccurredAt.Time, j.engine.policy.Flood); ok {
+				markOf = append(markOf, len(marks))
+				marks = append(marks, m)
+			} else {
+				markOf = append(markOf, -1)
+			}
+		}
+		var counts []FloodCount
+		if len(marks) > 0 {
+			var err error
+			if counts, err = tx.ObserveFloods(ctx, marks); err != nil {
+				return fmt.Errorf("moderation batch: %w", err)
+			}
+		}
+		for i, j := range toJudge {
+			var flood []ingest.Span
+			if k := markOf[i]; k >= 0 {
+				flood = judgeFlood(j.engine.policy.Flood, j.msg.Text, counts[k].Recent, counts[k].Same)
+			}
+			it, err := s.judge(ctx, tx, j, flood, now)
+			if err != nil {
+				return err
+			}
+			if it != nil {
+				created = append(created, *it)
+			}
+			judged = append(judged, j.verdict.Action)
 		}
 		return nil
 	})
@@ -109,15 +133,12 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 	return rejects, nil
 }
 
-// judge adds flood to a visitor message's verdict, queues it when flagged
-// or blocked, and writes its verdict event to the outbox.
-func (s *Service) judge(ctx context.Context, tx Tx, j job, now time.Time) (*Item, error) {
+// judge adds flood (the batch's stored flood history found) to a visitor
+// message's verdict, queues it when flagged or blocked, and writes its
+// verdict event to the outbox.
+func (s *Service) judge(ctx context.Context, tx Tx, j job, flood []ingest.Span, now time.Time) (*Item, error) {
 	e := j.rec.Event
 	text := j.msg.Text
-	flood, err := storedFlood(ctx, tx, e.SiteID, e.Actor.ID, e.ID, text, e.OccurredAt.Time, j.engine.policy.Flood)
-	if err != nil {
-		return nil, fmt.Errorf("moderation batch: %w", err)
-	}
 	v := j.verdict
 	if len(flood) > 0 {
 		v = j.engine.Combine(text, v, flood...)
