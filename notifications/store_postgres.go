@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,34 +103,61 @@ func OpenPostgres(ctx context.Context, pool *pgxpool.Pool) (Store, error) {
 
 func (s *postgresStore) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
-// pgChange is the statement a change kind runs, after the conversation
-// row exists, with its arguments (each statement names every parameter it
-// is given, as PostgreSQL must type them).
-func pgChange(c Change) (string, []any, bool) {
-	switch c.Kind {
-	case ChangeReply:
-		return `UPDATE notify_conversations SET last_reply_seq = GREATEST(last_reply_seq, $2), last_agent_at = GREATEST(last_agent_at, $1),
-			reply_due_at = CASE WHEN reply_due_at IS NULL AND $2 > emailed_seq AND $2 > visitor_read_seq THEN $3 ELSE reply_due_at END, updated_at = $1 WHERE id = $4`,
-			[]any{c.At, c.Seq, c.Due, c.ConversationID}, true
-	case ChangeVisitor:
-		return `UPDATE notify_conversations SET last_visitor_at = GREATEST(last_visitor_at, $1), updated_at = $1 WHERE id = $2`, []any{c.At, c.ConversationID}, true
-	case ChangeRead:
-		return `UPDATE notify_conversations SET visitor_read_seq = GREATEST(visitor_read_seq, $2),
-			reply_due_at = CASE WHEN GREATEST(visitor_read_seq, $2) >= last_reply_seq THEN NULL ELSE reply_due_at END, updated_at = $1 WHERE id = $3`,
-			[]any{c.At, c.Seq, c.ConversationID}, true
-	case ChangeQueued:
-		return `UPDATE notify_conversations SET status = 'open', assignee = '', waiting_since = COALESCE(waiting_since, $1), updated_at = $1 WHERE id = $2`,
-			[]any{c.At, c.ConversationID}, true
-	case ChangeAssigned:
-		return `UPDATE notify_conversations SET assignee = $2, waiting_since = NULL, updated_at = $1 WHERE id = $3`, []any{c.At, c.AgentID, c.ConversationID}, true
-	case ChangeResolved:
-		return `UPDATE notify_conversations SET status = 'resolved', waiting_since = NULL, updated_at = $1 WHERE id = $2`, []any{c.At, c.ConversationID}, true
-	case ChangeReopened:
-		return `UPDATE notify_conversations SET status = 'open', updated_at = $1 WHERE id = $2`, []any{c.At, c.ConversationID}, true
-	case ChangeStarted:
-		return `UPDATE notify_conversations SET updated_at = $1 WHERE id = $2`, []any{c.At, c.ConversationID}, true
+// pgChangeSet is what a change kind sets on its conversation's row, in
+// terms of the row (n) and the change (u: id, at, seq, due, agent).
+var pgChangeSet = map[string]string{
+	ChangeReply: `last_reply_seq = GREATEST(n.last_reply_seq, u.seq), last_agent_at = GREATEST(n.last_agent_at, u.at),
+		reply_due_at = CASE WHEN n.reply_due_at IS NULL AND u.seq > n.emailed_seq AND u.seq > n.visitor_read_seq THEN u.due ELSE n.reply_due_at END, updated_at = u.at`,
+	ChangeVisitor: `last_visitor_at = GREATEST(n.last_visitor_at, u.at), updated_at = u.at`,
+	ChangeRead: `visitor_read_seq = GREATEST(n.visitor_read_seq, u.seq),
+		reply_due_at = CASE WHEN GREATEST(n.visitor_read_seq, u.seq) >= n.last_reply_seq THEN NULL ELSE n.reply_due_at END, updated_at = u.at`,
+	ChangeQueued:   `status = 'open', assignee = '', waiting_since = COALESCE(n.waiting_since, u.at), updated_at = u.at`,
+	ChangeAssigned: `assignee = u.agent, waiting_since = NULL, updated_at = u.at`,
+	ChangeResolved: `status = 'resolved', waiting_since = NULL, updated_at = u.at`,
+	ChangeReopened: `status = 'open', updated_at = u.at`,
+	ChangeStarted:  `updated_at = u.at`,
+}
+
+// queueChanges queues the conversation changes as a few statements: the
+// k-th change of every conversation makes round k, and each round runs one
+// UPDATE per kind over all its conversations (each once in a round, so
+// every row is updated by one source row). A conversation's changes keep
+// their order; different conversations' rows do not depend on each other.
+// A statement per change was one per chat event.
+func queueChanges(b *pgx.Batch, changes []Change) error {
+	type column struct {
+		ids, agents []string
+		ats, dues   []time.Time
+		seqs        []int64
 	}
-	return "", nil, false
+	var rounds []map[string]*column
+	round := map[string]int{}
+	for _, c := range changes {
+		if _, ok := pgChangeSet[c.Kind]; !ok {
+			return fmt.Errorf("apply: unknown change %q", c.Kind)
+		}
+		k := round[c.ConversationID]
+		round[c.ConversationID] = k + 1
+		if k == len(rounds) {
+			rounds = append(rounds, map[string]*column{})
+		}
+		col := rounds[k][c.Kind]
+		if col == nil {
+			col = &column{}
+			rounds[k][c.Kind] = col
+		}
+		col.ids, col.agents = append(col.ids, c.ConversationID), append(col.agents, c.AgentID)
+		col.ats, col.dues, col.seqs = append(col.ats, c.At), append(col.dues, c.Due), append(col.seqs, c.Seq)
+	}
+	for _, kinds := range rounds {
+		for _, kind := range slices.Sorted(maps.Keys(kinds)) {
+			col := kinds[kind]
+			b.Queue(`UPDATE notify_conversations AS n SET `+pgChangeSet[kind]+`
+				FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::timestamptz[], $5::text[]) AS u(id, at, seq, due, agent)
+				WHERE n.id = u.id`, col.ids, col.ats, col.seqs, col.dues, col.agents)
+		}
+	}
+	return nil
 }
 
 func (s *postgresStore) Apply(ctx context.Context, changes []Change) error {
@@ -143,19 +172,19 @@ func (s *postgresStore) Apply(ctx context.Context, changes []Change) error {
 		b.Queue(`INSERT INTO notify_conversations (id, site_id, updated_at)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT (id) DO NOTHING`, ids, sites, ats)
 	}
+	var conversations []Change
 	for _, c := range changes {
-		if c.Kind == ChangePresence {
-			b.Queue(`INSERT INTO notify_agents (id, status, since) VALUES ($1, $2, $3)
-				ON CONFLICT (id) DO UPDATE SET status = excluded.status, next_digest_at = 'epoch',
-				since = CASE WHEN (notify_agents.status = 'online') = (excluded.status = 'online') THEN notify_agents.since ELSE excluded.since END
-				WHERE notify_agents.status != excluded.status`, c.AgentID, c.Status, c.At)
+		if c.Kind != ChangePresence {
+			conversations = append(conversations, c)
 			continue
 		}
-		q, args, ok := pgChange(c)
-		if !ok {
-			return fmt.Errorf("apply: unknown change %q", c.Kind)
-		}
-		b.Queue(q, args...)
+		b.Queue(`INSERT INTO notify_agents (id, status, since) VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, next_digest_at = 'epoch',
+			since = CASE WHEN (notify_agents.status = 'online') = (excluded.status = 'online') THEN notify_agents.since ELSE excluded.since END
+			WHERE notify_agents.status != excluded.status`, c.AgentID, c.Status, c.At)
+	}
+	if err := queueChanges(b, conversations); err != nil {
+		return err
 	}
 	tx, err := s.db.Begin(ctx)
 	if err != nil {

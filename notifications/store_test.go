@@ -194,3 +194,39 @@ func TestStoreConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyKeepsEachConversationsOrder: one batch interleaving two
+// conversations' changes applies each conversation's in its order (the
+// PostgreSQL store groups them into a few statements).
+func TestApplyKeepsEachConversationsOrder(t *testing.T) {
+	sqltest.Run(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		s := openStore(t, backend)
+		t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		at := func(d time.Duration) time.Time { return t0.Add(d) }
+		change := func(kind, conv string, d time.Duration, seq int64, due time.Duration) Change {
+			return Change{Kind: kind, ConversationID: conv, SiteID: "s1", At: at(d), Seq: seq, Due: at(due)}
+		}
+		// c3: a reply, read, then another reply due at 2 minutes.
+		// c4: two replies unread, due from the first at 1 minute.
+		if err := s.Apply(ctx, []Change{
+			change(ChangeReply, "c3", time.Second, 1, time.Minute),
+			change(ChangeReply, "c4", time.Second, 1, time.Minute),
+			change(ChangeRead, "c3", 2*time.Second, 1, 0),
+			change(ChangeVisitor, "c4", 2*time.Second, 0, 0),
+			{Kind: ChangePresence, AgentID: "a1", Status: "online", At: t0},
+			change(ChangeReply, "c4", 3*time.Second, 2, 2*time.Minute),
+			change(ChangeReply, "c3", 3*time.Second, 2, 2*time.Minute),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		due, err := s.ClaimDueReplies(ctx, at(90*time.Second), time.Hour, 10)
+		if err != nil || len(due) != 1 || due[0].ConversationID != "c4" || due[0].LastReplySeq != 2 {
+			t.Fatalf("due at 1m30s = %+v, %v; want c4 alone", due, err)
+		}
+		due, err = s.ClaimDueReplies(ctx, at(2*time.Minute), time.Hour, 10)
+		if err != nil || len(due) != 1 || due[0].ConversationID != "c3" || due[0].VisitorReadSeq != 1 || due[0].LastReplySeq != 2 {
+			t.Fatalf("due at 2m = %+v, %v; want c3 (read 1, replied 2)", due, err)
+		}
+	})
+}
