@@ -599,6 +599,98 @@ func TestOutboxKeepsATransactionsOrder(t *testing.T) {
 	})
 }
 
+// TestOneTransactionsWritesKeepTheirRefusals: a writer transaction
+// updating several conversations (one of them twice) and inserting
+// several messages commits them all, and a refusal names the operation
+// that caused it, not just the first of the kind (PostgreSQL writes each
+// kind with one statement per flush).
+func TestOneTransactionsWritesKeepTheirRefusals(t *testing.T) {
+	sqltest.Run(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		s := openTestStore(t, backend)
+		t0 := time.UnixMilli(1_790_000_000_000)
+		msg := func(conv string, seq int64, clientID string) Message {
+			return Message{ID: fmt.Sprintf("%s-m%d", conv, seq), ConversationID: conv, Seq: seq, ClientID: clientID,
+				Author: Author{Role: "visitor", ID: "v-" + conv, Name: "Ann"}, Kind: ingest.KindText, Text: "hi", Status: MsgVisible,
+				CreatedAt: ingest.At(t0), eventID: fmt.Sprintf("e-%s-%d", conv, seq)}
+		}
+		convs := map[string]*convState{}
+		mustTx(t, s, func(tx ChatTx) error {
+			for _, id := range []string{"b", "a"} {
+				convs[id] = &convState{ID: id, SiteID: "s", VisitorID: "v-" + id, Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1}
+				if err := tx.InsertConversation(ctx, convs[id]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		a, b := convs["a"], convs["b"]
+		mustTx(t, s, func(tx ChatTx) error {
+			for _, step := range []struct {
+				c *convState
+				m Message
+			}{{a, msg("a", 1, "x1")}, {b, msg("b", 1, "")}, {a, msg("a", 2, "x2")}} {
+				step.c.LastSeq, step.c.LastPreview = step.m.Seq, fmt.Sprint("seq ", step.m.Seq)
+				if err := tx.InsertMessage(ctx, step.m, nil); err != nil {
+					return err
+				}
+				if err := tx.UpdateConversation(ctx, step.c, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, want := range []struct {
+			id           string
+			seq, version int64
+			preview      string
+		}{{"a", 2, 3, "seq 2"}, {"b", 1, 2, "seq 1"}} {
+			got, err := s.Conversation(ctx, want.id)
+			if err != nil || got.LastSeq != want.seq || got.Version != want.version || got.LastPreview != want.preview {
+				t.Fatalf("conversation %s = %+v, %v; want seq %d, version %d, %q", want.id, got, err, want.seq, want.version, want.preview)
+			}
+		}
+		conflictOn := func(err error) string {
+			var c *conflictError
+			if !errors.As(err, &c) {
+				t.Fatalf("%v, want a conflict", err)
+			}
+			return c.conversationID
+		}
+		// b is stale, a is not: the conflict names b.
+		staleB := *b
+		staleB.Version = 1
+		freshA := *a
+		if id := conflictOn(inTx(t, s, func(tx ChatTx) error {
+			if err := tx.UpdateConversation(ctx, &freshA, false); err != nil {
+				return err
+			}
+			return tx.UpdateConversation(ctx, &staleB, false)
+		})); id != "b" {
+			t.Fatalf("stale update named %q, want b", id)
+		}
+		// a's new message is fine, b's seq 1 is taken: the conflict names b.
+		if id := conflictOn(inTx(t, s, func(tx ChatTx) error {
+			if err := tx.InsertMessage(ctx, msg("a", 3, ""), nil); err != nil {
+				return err
+			}
+			return tx.InsertMessage(ctx, func() Message { m := msg("b", 1, ""); m.ID = "other"; return m }(), nil)
+		})); id != "b" {
+			t.Fatalf("taken seq named %q, want b", id)
+		}
+		// The second message reuses a client id: the resend names it.
+		var resend *resendError
+		if err := inTx(t, s, func(tx ChatTx) error {
+			if err := tx.InsertMessage(ctx, msg("a", 3, "y1"), nil); err != nil {
+				return err
+			}
+			return tx.InsertMessage(ctx, func() Message { m := msg("a", 4, "x2"); return m }(), nil)
+		}); !errors.As(err, &resend) || resend.clientID != "x2" || resend.author != "v-a" {
+			t.Fatalf("reused client id: %v, want a resend of x2 by v-a", err)
+		}
+	})
+}
+
 // TestMessageUpdatesCanBeHOT: PostgreSQL updates a row in place (a HOT
 // update, no new index entries) only when no indexed column changes. A
 // message changes these columns of its conversation's row, so no index of
