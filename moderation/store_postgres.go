@@ -650,6 +650,24 @@ func (t *postgresTx) row(ctx context.Context, sql string, args ...any) pgx.Row {
 	return pgBatchRow{br}
 }
 
+// sendQuery sends the queued writes and then sql, and collects its rows.
+func sendQuery[T any](ctx context.Context, t *postgresTx, sql string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
+	br, err := t.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, err
+	}
+	return out, br.Close()
+}
+
 // flush sends what is queued.
 func (t *postgresTx) flush(ctx context.Context) error {
 	if t.later.Len() == 0 && len(t.contexts) == 0 {
@@ -788,21 +806,9 @@ func (t *postgresTx) MarkProcessed(ctx context.Context, eventIDs []string, at ti
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	br, err := t.send(ctx, `INSERT INTO mod_processed (event_id, at) SELECT id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n)
-		ORDER BY n ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, []any{ids, at})
+	inserted, err := sendQuery(ctx, t, `INSERT INTO mod_processed (event_id, at) SELECT id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n)
+		ORDER BY n ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, []any{ids, at}, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("mark processed: %w", err)
-	}
-	defer br.Close()
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("mark processed: %w", err)
-	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("mark processed: %w", err)
-	}
-	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("mark processed: %w", err)
 	}
 	stored := make(map[string]bool, len(inserted))
@@ -860,27 +866,15 @@ func (t *postgresTx) ObserveFloods(ctx context.Context, marks []FloodMark) ([]Fl
 		ORDER BY event ON CONFLICT (event_id) DO NOTHING`, sites, visitors, ats, prints, events)
 	// LATERAL: one index range scan per mark (a join let the planner scan
 	// and hash the whole table, 4.7 ms a batch against 0.04 ms a mark).
-	br, err := t.send(ctx, `SELECT c.recent, c.same
+	counts, err := sendQuery(ctx, t, `SELECT c.recent, c.same
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY AS u(site, visitor, event, fp, since, at, n)
 		CROSS JOIN LATERAL (SELECT count(*) AS recent, count(*) FILTER (WHERE f.fingerprint = u.fp AND u.fp <> '') AS same FROM mod_flood f
 			WHERE f.site_id = u.site AND f.visitor_id = u.visitor AND f.at > u.since AND f.at <= u.at AND f.event_id <> u.event) AS c
-		ORDER BY u.n`, []any{sites, visitors, events, prints, sinces, ats})
-	if err != nil {
-		return nil, fmt.Errorf("flood history: %w", err)
-	}
-	defer br.Close()
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("flood history: %w", err)
-	}
-	counts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FloodCount, error) {
+		ORDER BY u.n`, []any{sites, visitors, events, prints, sinces, ats}, func(r pgx.CollectableRow) (FloodCount, error) {
 		var c FloodCount
 		err := r.Scan(&c.Recent, &c.Same)
 		return c, err
 	})
-	if err == nil {
-		err = br.Close()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("flood history: %w", err)
 	}
