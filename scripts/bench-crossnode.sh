@@ -7,7 +7,8 @@
 # PostgreSQL is BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432).
 # After the bench's report it prints the CPU each process used during the
 # bench (from /proc; PostgreSQL summed over its processes), each node's
-# version-conflict redos and the nodes' first warnings.
+# version-conflict redos, deferred operations, writer busy time, live bus
+# latency and garbage collections, and the nodes' first warnings.
 set -euo pipefail
 bin=$1; conv=${2:-75}; rate=${3:-4}
 "$(dirname "$0")/machine-speed.sh"
@@ -54,8 +55,20 @@ for name in broker "node 1 (serve)" "node 2 (chat)" "postgresql (all its process
   awk -v n="$name" -v u="$used" -v hz="$hz" -v s="$secs" 'BEGIN {printf "cpu %-31s %6.1f CPU-s  %4.2f cores over %.1f s\n", n, u / hz, u / hz / s, s}'
   i=$((i + 1))
 done
+# Per node: redos, operations left for the next batch, the writer's busy
+# time and batch size, the live bus's latency and garbage collections.
 for n in 18080 18081; do
-  echo "node :$n $(curl -s http://127.0.0.1:$n/metrics | grep -E '^parley_chat_conflict_redos_total' || echo 'parley_chat_conflict_redos_total 0')"
+  curl -s http://127.0.0.1:$n/metrics | awk -v n=":$n" '
+    /^parley_chat_conflict_redos_total / {redos = $2}
+    /^parley_chat_deferred_ops_total / {deferred = $2}
+    /^parley_chat_commit_seconds_sum / {busy = $2}
+    /^parley_chat_commit_seconds_count / {commits = $2}
+    /^parley_chat_commit_batch_ops_sum / {ops = $2}
+    /^parley_live_latency_seconds_sum / {live = $2}
+    /^parley_live_latency_seconds_count / {frames = $2}
+    /^go_gc_duration_seconds_count / {gcs = $2}
+    END {printf "node %s parley_chat_conflict_redos_total %d, deferred ops %d, writer busy %.1f s in %d commits of %.1f ops, live bus %.1f ms on average, %d GCs\n",
+      n, redos, deferred, busy, commits, commits ? ops / commits : 0, frames ? 1000 * live / frames : 0, gcs}'
 done
 echo "--- first warnings and errors of the nodes"
 grep -h -m10 -E '"level":"(WARN|ERROR)"' "$dir/n1.log" "$dir/n2.log" || true
