@@ -173,19 +173,6 @@ CREATE TABLE ip_bans (
 	reason TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (site_id, ip)
 );`},
-	// Every message updates its conversation's row (last_seq, last_at,
-	// updated_at, version). With updated_at in two indexes none of those
-	// updates could be HOT: each one wrote a new entry into all six
-	// indexes of the table (0.066 ms an update in the cross-node bench,
-	// against 0.029 without). Console lists sort their open conversations
-	// by updated_at without an index; retention finds resolved
-	// conversations by resolved_at, which changes only at resolve and reopen.
-	{Version: 3, SQL: `
-DROP INDEX conversations_status;
-DROP INDEX conversations_retention;
-CREATE INDEX conversations_status ON conversations(status);
-CREATE INDEX conversations_resolved ON conversations(site_id, resolved_at) WHERE status = 'resolved';
-ALTER TABLE conversations SET (fillfactor = 80);`},
 }
 
 // outboxLock is the advisory lock a relay holds while it claims chat's
@@ -1141,11 +1128,8 @@ func (t *postgresTx) ExpiredConversations(ctx context.Context, siteID string, cu
 	if err := t.ready(ctx); err != nil {
 		return nil, err
 	}
-	// The rule is updated_at < cutoff; resolved_at (never after
-	// updated_at) lets conversations_resolved narrow it, and the status is
-	// a literal so that partial index matches a prepared statement's plan.
 	rows, err := t.tx.Query(ctx, `SELECT id, visitor_id FROM conversations
-		WHERE site_id = $1 AND status = '`+StatusResolved+`' AND resolved_at < $2 AND updated_at < $2 ORDER BY resolved_at LIMIT $3`, siteID, cutoff.UnixMilli(), limit)
+		WHERE site_id = $1 AND status = $2 AND updated_at < $3 ORDER BY updated_at LIMIT $4`, siteID, StatusResolved, cutoff.UnixMilli(), limit)
 	out, err := collectPgRows(rows, err, func(r rowScanner) (ExpiredConversation, error) {
 		var x ExpiredConversation
 		err := r.Scan(&x.ID, &x.VisitorID)

@@ -691,39 +691,6 @@ func TestOneTransactionsWritesKeepTheirRefusals(t *testing.T) {
 	})
 }
 
-// TestMessageUpdatesCanBeHOT: PostgreSQL updates a row in place (a HOT
-// update, no new index entries) only when no indexed column changes. A
-// message changes these columns of its conversation's row, so no index of
-// the table may name them, or every message writes into every index.
-func TestMessageUpdatesCanBeHOT(t *testing.T) {
-	ctx := context.Background()
-	pool := sqltest.Postgres(t, PostgresSchema, 2)
-	if _, err := OpenPostgres(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	perMessage := []string{"last_seq", "last_role", "last_preview", "last_at", "visitor_read_seq", "agent_read_seq", "updated_at", "version"}
-	rows, err := pool.Query(ctx, `SELECT i.indexrelid::regclass::text, a.attname FROM pg_index i
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND (a.attnum = ANY(i.indkey) OR pg_get_expr(i.indpred, i.indrelid) LIKE '%' || a.attname || '%')
-		WHERE i.indrelid = 'conversations'::regclass`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	indexed := 0
-	for rows.Next() {
-		var index, column string
-		if err := rows.Scan(&index, &column); err != nil {
-			t.Fatal(err)
-		}
-		indexed++
-		if slices.Contains(perMessage, column) {
-			t.Errorf("index %s names %s, which every message updates", index, column)
-		}
-	}
-	if err := rows.Err(); err != nil || indexed == 0 {
-		t.Fatalf("listing the indexes: %d columns, %v", indexed, err)
-	}
-}
-
 func TestTryLockSkipsHeldConversations(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, "postgres")
