@@ -373,7 +373,7 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 	}
 	busyDone, freeDone := make(chan error, 1), make(chan error, 1)
 	var redosAtFree float64
-	w.submit(ctx, &op{conv: "busy", fn: preview("busy"), done: func(err error) { busyDone <- err }})
+	w.submit(ctx, &op{conv: "busy", kind: opRead, fn: preview("busy"), done: func(err error) { busyDone <- err }})
 	w.submit(ctx, &op{conv: "free", fn: preview("free"), done: func(err error) {
 		redosAtFree = counterValue(t, e.svc.metrics.conflictRedos)
 		freeDone <- err
@@ -397,8 +397,8 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 		t.Fatalf("the busy conversation's operation finished (%v) while another transaction held it", err)
 	default:
 	}
-	if n := counterValue(t, e.svc.metrics.deferredOps); n < 1 {
-		t.Fatalf("parley_chat_deferred_ops_total = %v, want at least 1", n)
+	if n := counterValue(t, e.svc.metrics.deferredOps.WithLabelValues(opRead)); n < 1 {
+		t.Fatalf(`parley_chat_deferred_ops_total{kind="read"} = %v, want at least 1`, n)
 	}
 
 	holder.Rollback(ctx)

@@ -14,7 +14,7 @@ type metrics struct {
 	slowClients   prometheus.Counter
 	resendRedos   prometheus.Counter
 	conflictRedos prometheus.Counter
-	deferredOps   prometheus.Counter
+	deferredOps   *prometheus.CounterVec
 	socketWrites  prometheus.Counter
 	socketFrames  prometheus.Counter
 	commitBatch   prometheus.Histogram
@@ -47,9 +47,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		conflictRedos: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_chat_conflict_redos_total", Help: "Group-commit batches redone because another node had changed a conversation meanwhile.",
 		}),
-		deferredOps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parley_chat_deferred_ops_total", Help: "Operations a group commit left for the next one because another node's transaction held their conversation.",
-		}),
+		deferredOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_chat_deferred_ops_total", Help: "Operations a group commit left for the next one because another node's transaction held their conversation, by kind (message, read, other).",
+		}, []string{"kind"}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "parley_chat_commit_batch_ops", Help: "Operations per group-commit transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),

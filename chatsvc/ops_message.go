@@ -54,7 +54,7 @@ func viewAttachments(list []ingest.Attachment) []AttachmentView {
 func (s *Service) sendOp(req sendReq, done func(sendResult, error)) *op {
 	var res sendResult
 	return &op{
-		conv: req.ConversationID,
+		conv: req.ConversationID, kind: opMessage,
 		fn: func(t *wtx) error {
 			res = sendResult{}
 			// A client id is looked up first only for authors seen resending;

@@ -31,7 +31,17 @@ type op struct {
 	// deferrals counts the batches that left it for the next one because
 	// another node held its conversation (see busyOps).
 	deferrals int
+	// kind labels it in parley_chat_deferred_ops_total: opMessage, opRead
+	// or "" (anything else).
+	kind string
 }
+
+// Kinds of operations, as parley_chat_deferred_ops_total labels them.
+const (
+	opMessage = "message"
+	opRead    = "read"
+	opOther   = "other"
+)
 
 // writer owns conversation state: every change goes through its single
 // goroutine, which commits many operations in one transaction (group
@@ -393,9 +403,13 @@ func (w *writer) runBatchTry(ctx context.Context, ops []*op, redo int) {
 		ops = bs.ran
 		for _, o := range bs.deferred {
 			o.deferrals++
+			kind := o.kind
+			if kind == "" {
+				kind = opOther
+			}
+			w.s.metrics.deferredOps.WithLabelValues(kind).Inc()
 		}
 		w.carry = append(w.carry, bs.deferred...)
-		w.s.metrics.deferredOps.Add(float64(len(bs.deferred)))
 	}
 	w.s.metrics.commitBatch.Observe(float64(len(ops)))
 	w.s.metrics.commitSeconds.Observe(time.Since(start).Seconds())

@@ -156,7 +156,7 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 			cl.fail(f.Ref, asFrameError(s, err))
 			return
 		}
-		s.writer.submit(ctx, &op{fn: s.readOp(author, f.ConversationID, f.UpToSeq), done: replyOK(cl, f.Ref), conv: f.ConversationID})
+		s.writer.submit(ctx, &op{fn: s.readOp(author, f.ConversationID, f.UpToSeq), done: replyOK(cl, f.Ref), conv: f.ConversationID, kind: opRead})
 	default:
 		cl.fail(f.Ref, errf(CodeUnknownType, "unknown frame type %q", f.Type))
 	}

@@ -224,7 +224,7 @@ func (s *Service) visitorFrame(ctx context.Context, cl *client, start *startInfo
 			cl.fail(f.Ref, fe)
 			return
 		}
-		s.writer.submit(ctx, &op{fn: s.readOp(author, f.ConversationID, f.UpToSeq), done: replyOK(cl, f.Ref), conv: f.ConversationID})
+		s.writer.submit(ctx, &op{fn: s.readOp(author, f.ConversationID, f.UpToSeq), done: replyOK(cl, f.Ref), conv: f.ConversationID, kind: opRead})
 	case "resume":
 		if _, fe := s.visitorConv(ctx, cl, f.ConversationID); fe != nil {
 			cl.fail(f.Ref, fe)

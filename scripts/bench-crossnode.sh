@@ -60,15 +60,15 @@ done
 for n in 18080 18081; do
   curl -s http://127.0.0.1:$n/metrics | awk -v n=":$n" '
     /^parley_chat_conflict_redos_total / {redos = $2}
-    /^parley_chat_deferred_ops_total / {deferred = $2}
+    /^parley_chat_deferred_ops_total\{/ {match($1, /kind="[a-z]+"/); kinds = kinds sprintf(" %s %d", substr($1, RSTART + 6, RLENGTH - 7), $2); deferred += $2}
     /^parley_chat_commit_seconds_sum / {busy = $2}
     /^parley_chat_commit_seconds_count / {commits = $2}
     /^parley_chat_commit_batch_ops_sum / {ops = $2}
     /^parley_live_latency_seconds_sum / {live = $2}
     /^parley_live_latency_seconds_count / {frames = $2}
     /^go_gc_duration_seconds_count / {gcs = $2}
-    END {printf "node %s parley_chat_conflict_redos_total %d, deferred ops %d, writer busy %.1f s in %d commits of %.1f ops, live bus %.1f ms on average, %d GCs\n",
-      n, redos, deferred, busy, commits, commits ? ops / commits : 0, frames ? 1000 * live / frames : 0, gcs}'
+    END {printf "node %s parley_chat_conflict_redos_total %d, deferred ops %d (%s), writer busy %.1f s in %d commits of %.1f ops, live bus %.1f ms on average, %d GCs\n",
+      n, redos, deferred, substr(kinds, 2), busy, commits, commits ? ops / commits : 0, frames ? 1000 * live / frames : 0, gcs}'
 done
 echo "--- first warnings and errors of the nodes"
 grep -h -m10 -E '"level":"(WARN|ERROR)"' "$dir/n1.log" "$dir/n2.log" || true
