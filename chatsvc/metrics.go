@@ -59,6 +59,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
+	for _, kind := range []string{opMessage, opRead, opOther} {
+		m.deferredOps.WithLabelValues(kind) // exported as 0 before the first deferral
+	}
 	if err := registerCollectors(r, m.connections, m.messages, m.frameErrors, m.slowClients, m.resendRedos, m.conflictRedos, m.deferredOps, m.socketWrites, m.socketFrames, m.commitBatch, m.commitSeconds); err != nil {
 		return nil, err
 	}
