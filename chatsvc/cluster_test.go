@@ -381,13 +381,8 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 	poll(t, "both operations queued", 10*time.Second, func() bool { return len(w.ops) == 2 })
 	close(gate)
 
-	select {
-	case err := <-freeDone:
-		if err != nil {
-			t.Fatalf("operation on the free conversation: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the operation on the free conversation waited for the busy one")
+	if err := receiveWithin(t, freeDone, 20*time.Second, "the operation on the free conversation (it waited for the busy one)"); err != nil {
+		t.Fatalf("operation on the free conversation: %v", err)
 	}
 	if redosAtFree != redosBefore {
 		t.Fatalf("%v batches were redone before the free conversation's operation committed; want none", redosAtFree-redosBefore)
@@ -402,16 +397,23 @@ func TestBusyConversationWaitsForTheNextBatchAlone(t *testing.T) {
 	}
 
 	holder.Rollback(ctx)
-	select {
-	case err := <-busyDone:
-		if err != nil {
-			t.Fatalf("operation on the busy conversation once released: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the busy conversation's operation never ran")
+	if err := receiveWithin(t, busyDone, 20*time.Second, "the busy conversation's operation once released"); err != nil {
+		t.Fatalf("operation on the busy conversation once released: %v", err)
 	}
 	c, err := e.store.Conversation(ctx, "busy")
 	if err != nil || c.LastPreview != "written by busy" {
 		t.Fatalf("busy conversation = %+v, %v", c, err)
+	}
+}
+
+// receiveWithin returns what ch gives within d, and fails t when it gives nothing.
+func receiveWithin(t *testing.T, ch <-chan error, d time.Duration, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s: nothing after %s", what, d)
+		return nil
 	}
 }

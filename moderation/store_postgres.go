@@ -624,7 +624,7 @@ func (t *postgresTx) send(ctx context.Context, sql string, args []any) (pgx.Batc
 
 // exec runs a statement whose command tag the caller needs.
 func (t *postgresTx) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.later.Len() == 0 && len(t.contexts) == 0 {
+	if !t.pending() {
 		return t.tx.Exec(ctx, sql, pgArgs(args)...)
 	}
 	br, err := t.send(ctx, sql, args)
@@ -640,7 +640,7 @@ func (t *postgresTx) exec(ctx context.Context, sql string, args ...any) (pgconn.
 
 // row runs a query for one row.
 func (t *postgresTx) row(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.later.Len() == 0 && len(t.contexts) == 0 {
+	if !t.pending() {
 		return t.tx.QueryRow(ctx, sql, pgArgs(args)...)
 	}
 	br, err := t.send(ctx, sql, args)
@@ -670,7 +670,7 @@ func sendQuery[T any](ctx context.Context, t *postgresTx, sql string, args []any
 
 // flush sends what is queued.
 func (t *postgresTx) flush(ctx context.Context) error {
-	if t.later.Len() == 0 && len(t.contexts) == 0 {
+	if !t.pending() {
 		return nil
 	}
 	_, err := t.exec(ctx, `SELECT 1`)
@@ -828,6 +828,9 @@ func (t *postgresTx) AddContext(ctx context.Context, m ContextEntry) error {
 	t.contexts = append(t.contexts, m)
 	return nil
 }
+
+// pending reports whether writes wait to be sent.
+func (t *postgresTx) pending() bool { return t.later.Len() > 0 || len(t.contexts) > 0 }
 
 // queueContexts queues the contexts added since the last send as one insert.
 func (t *postgresTx) queueContexts() {

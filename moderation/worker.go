@@ -67,9 +67,12 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 		if err != nil {
 			return fmt.Errorf("moderation batch: %w", err)
 		}
-		var toJudge []job
+		type judging struct {
+			job
+			mark int // index into marks, -1 when the policy counts no flood
+		}
+		var toJudge []judging
 		var marks []FloodMark
-		var markOf []int // toJudge's index into marks, -1 when flood is not counted
 		for _, j := range jobs {
 			e := j.rec.Event
 			if !fresh[e.ID] {
@@ -84,13 +87,11 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 			if !j.moderate {
 				continue
 			}
-			toJudge = append(toJudge, j)
+			mark := -1
 			if m, ok := floodMark(e.SiteID, e.Actor.ID, e.ID, j.msg.Text, e.OccurredAt.Time, j.engine.policy.Flood); ok {
-				markOf = append(markOf, len(marks))
-				marks = append(marks, m)
-			} else {
-				markOf = append(markOf, -1)
+				mark, marks = len(marks), append(marks, m)
 			}
+			toJudge = append(toJudge, judging{j, mark})
 		}
 		var counts []FloodCount
 		if len(marks) > 0 {
@@ -99,12 +100,12 @@ func (s *Service) handle(ctx context.Context, batch []ingest.Record) ([]ingest.R
 				return fmt.Errorf("moderation batch: %w", err)
 			}
 		}
-		for i, j := range toJudge {
+		for _, j := range toJudge {
 			var flood []ingest.Span
-			if k := markOf[i]; k >= 0 {
-				flood = judgeFlood(j.engine.policy.Flood, j.msg.Text, counts[k].Recent, counts[k].Same)
+			if j.mark >= 0 {
+				flood = judgeFlood(j.engine.policy.Flood, j.msg.Text, counts[j.mark].Recent, counts[j.mark].Same)
 			}
-			it, err := s.judge(ctx, tx, j, flood, now)
+			it, err := s.judge(ctx, tx, j.job, flood, now)
 			if err != nil {
 				return err
 			}
