@@ -288,6 +288,10 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 	factsErr := func() error {
 		conv := make([]ConversationFacts, 0, len(keys))
 		var mod []ModerationFact
+		// Each site's rules are compiled once a batch: compiling loads the
+		// business hours' time zone, which cost more than building the
+		// facts of the conversation it was compiled for.
+		rules := map[string]siteRules{}
 		for _, k := range keys {
 			// Stored events are deduplicated (storedEvents) and fresh ones are
 			// new and unique, so the union needs no second pass. Appending in
@@ -296,8 +300,13 @@ func (a *applier) load(ctx context.Context, events []ingest.Event) (st applyStat
 			// fails (buildFacts sorts evs in place).
 			evs := append(stored[k], freshByConv[k]...)
 			all[k] = evs
-			p, _ := a.sites.profile(k.SiteID)
-			f, m := buildFacts(evs, p.rules())
+			r, ok := rules[k.SiteID]
+			if !ok {
+				p, _ := a.sites.profile(k.SiteID)
+				r = p.rules()
+				rules[k.SiteID] = r
+			}
+			f, m := buildFacts(evs, r)
 			conv = append(conv, f)
 			mod = append(mod, changedModeration(m, byConv[k])...)
 		}
