@@ -175,28 +175,30 @@ func (s *SQLiteStore) EventCounts(ctx context.Context, ids []ConversationKey) (m
 			convs = convs[len(chunk):]
 			q := `SELECT conversation_id, COUNT(*) FROM analytics_events WHERE site_id = ? AND conversation_id IN (?` +
 				strings.Repeat(`,?`, len(chunk)-1) + `) GROUP BY conversation_id`
-			rows, err := s.db.QueryContext(ctx, q, append([]any{site}, chunk...)...)
-			if err != nil {
+			if err := s.countEvents(ctx, q, site, chunk, out); err != nil {
 				return nil, fmt.Errorf("count events of %d conversations of site %s: %w", len(chunk), site, err)
-			}
-			for rows.Next() {
-				var conv string
-				var n int64
-				if err := rows.Scan(&conv, &n); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("count events of site %s: %w", site, err)
-				}
-				out[ConversationKey{SiteID: site, ConversationID: conv}] = n
-			}
-			if err := rows.Close(); err != nil {
-				return nil, fmt.Errorf("count events of site %s: %w", site, err)
-			}
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("count events of site %s: %w", site, err)
 			}
 		}
 	}
 	return out, nil
+}
+
+// countEvents runs one of EventCounts' statements and adds its counts to out.
+func (s *SQLiteStore) countEvents(ctx context.Context, q, site string, convs []any, out map[ConversationKey]int64) error {
+	rows, err := s.db.QueryContext(ctx, q, append([]any{site}, convs...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var conv string
+		var n int64
+		if err := rows.Scan(&conv, &n); err != nil {
+			return err
+		}
+		out[ConversationKey{SiteID: site, ConversationID: conv}] = n
+	}
+	return rows.Err()
 }
 
 // countChunk bounds the conversations one EventCounts statement names,
