@@ -2,7 +2,6 @@ package chatsvc
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"sync"
 	"time"
@@ -68,7 +67,7 @@ func (c *cluster) publish(key string, m busMessage) {
 	if !c.enabled {
 		return
 	}
-	b, err := json.Marshal(m)
+	b, err := encodeBusMessage(m)
 	if err != nil {
 		c.s.log.Error("encode bus message", "kind", m.Kind, "err", err)
 		return
@@ -80,8 +79,8 @@ func (c *cluster) publish(key string, m busMessage) {
 
 // receive applies what another node published.
 func (c *cluster) receive(payload []byte) {
-	var m busMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
+	m, err := decodeBusMessage(payload)
+	if err != nil {
 		c.s.log.Warn("undecodable bus message", "err", err)
 		return
 	}
