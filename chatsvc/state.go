@@ -39,6 +39,37 @@ func (c *convState) meta() convMeta {
 	return convMeta{SiteID: c.SiteID, VisitorID: c.VisitorID, Assignee: c.Assignee, Status: c.Status, Routing: c.Routing, TeamID: c.TeamID}
 }
 
+// convChange says which of a conversation's columns an update may change
+// compared with the committed row. A store writes only those, which spares
+// the indexes on the others: SQLite rewrites every index that holds a
+// column an UPDATE sets, whether or not its value changed, and a message
+// (most updates) changes only the activity columns.
+type convChange int
+
+const (
+	// changeAll may change any column (and is what an unknown old row gets).
+	changeAll convChange = iota
+	// changeRouting keeps status and assignee: routing, team and queue
+	// time may change, with the activity columns.
+	changeRouting
+	// changeActivity keeps status, assignee, routing, team and queue time:
+	// only the last message, read marks, CSAT, the away notice and the
+	// update and resolution times may change.
+	changeActivity
+)
+
+// changeFrom classifies the update from old (the committed row; nil when
+// unknown) to c.
+func changeFrom(old, c *convState) convChange {
+	switch {
+	case old == nil || old.Status != c.Status || old.Assignee != c.Assignee:
+		return changeAll
+	case old.Routing != c.Routing || old.TeamID != c.TeamID || old.QueuedAt != c.QueuedAt:
+		return changeRouting
+	}
+	return changeActivity
+}
+
 // active is a conversation that is not resolved.
 func (c *convState) active() bool { return c.Status != StatusResolved }
 

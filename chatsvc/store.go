@@ -162,9 +162,9 @@ type ChatTx interface {
 	InsertConversation(ctx context.Context, c *convState) error
 	// UpdateConversation stores c if the stored row still has c.Version,
 	// and sets c.Version to the new version; a row changed meanwhile (by
-	// another node) gives errConflict. light says status and assignee are
-	// unchanged, which spares rewriting their index.
-	UpdateConversation(ctx context.Context, c *convState, light bool) error
+	// another node) gives errConflict. change says which columns may differ
+	// from the committed row (a store may leave the others unwritten).
+	UpdateConversation(ctx context.Context, c *convState, change convChange) error
 	// InsertMessage stores a message with its attachments; a client id the
 	// author already used gives a *resendError, a sequence number already
 	// taken (another node wrote the conversation) gives errConflict.

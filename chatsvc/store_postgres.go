@@ -2,6 +2,7 @@ package chatsvc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -173,6 +174,8 @@ CREATE TABLE ip_bans (
 	reason TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (site_id, ip)
 );`},
+	// As SQLite's step 7 (see statusIndexes).
+	{Version: 3, SQL: statusIndexes},
 }
 
 // outboxLock is the advisory lock a relay holds while it claims chat's
@@ -275,10 +278,10 @@ func (s *postgresChat) ConversationRows(ctx context.Context, f ConversationFilte
 	var args pgArgs
 	switch f.Status {
 	case "all":
-	case "":
-		where = append(where, "c.status = "+args.add(StatusOpen))
+	case StatusResolved:
+		where = append(where, "c."+resolvedOnly)
 	default:
-		where = append(where, "c.status = "+args.add(f.Status))
+		where = append(where, "c.status = "+args.add(cmp.Or(f.Status, StatusOpen)), "c."+notResolved)
 	}
 	switch f.Scope {
 	case "unassigned":
@@ -1011,7 +1014,12 @@ func (t *postgresTx) InsertConversation(_ context.Context, c *convState) error {
 
 // UpdateConversation counts on the version it read: when another node
 // wrote the row since, no row matches and the batch is redone.
-func (t *postgresTx) UpdateConversation(_ context.Context, c *convState, _ bool) error {
+// UpdateConversation writes every column whatever change says: another
+// node may have changed the row since this node's cache saw it, so that
+// cache is no baseline, and naming an unchanged column costs PostgreSQL
+// nothing (it decides from the values, not the columns named, whether an
+// update needs new index entries).
+func (t *postgresTx) UpdateConversation(_ context.Context, c *convState, _ convChange) error {
 	id := c.ID
 	t.queue(writeOrder{id, rowUpdate}, func(tag pgconn.CommandTag, err error) error {
 		if pgLostRace(err) {
@@ -1129,7 +1137,7 @@ func (t *postgresTx) ExpiredConversations(ctx context.Context, siteID string, cu
 		return nil, err
 	}
 	rows, err := t.tx.Query(ctx, `SELECT id, visitor_id FROM conversations
-		WHERE site_id = $1 AND status = $2 AND updated_at < $3 ORDER BY updated_at LIMIT $4`, siteID, StatusResolved, cutoff.UnixMilli(), limit)
+		WHERE site_id = $1 AND `+resolvedOnly+` AND updated_at < $2 ORDER BY updated_at LIMIT $3`, siteID, cutoff.UnixMilli(), limit)
 	out, err := collectPgRows(rows, err, func(r rowScanner) (ExpiredConversation, error) {
 		var x ExpiredConversation
 		err := r.Scan(&x.ID, &x.VisitorID)

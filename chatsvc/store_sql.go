@@ -19,6 +19,31 @@ import (
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// statusIndexes replaces the indexes on (status, updated_at) and (site_id,
+// status, updated_at) with partial ones (SQLite migration 7, PostgreSQL 3).
+// Every message changes its conversation's updated_at, and an index
+// holding updated_at for every row was rewritten with each one. The
+// newest-first lists of resolved conversations and retention need it for
+// resolved rows only; open and pending conversations are few enough to
+// sort as they are read, so their index holds the status alone, which a
+// message does not change.
+const statusIndexes = `
+DROP INDEX IF EXISTS conversations_status;
+DROP INDEX IF EXISTS conversations_retention;
+CREATE INDEX conversations_active ON conversations(status) WHERE status <> 'resolved';
+CREATE INDEX conversations_resolved ON conversations(updated_at, id) WHERE status = 'resolved';
+CREATE INDEX conversations_resolved_site ON conversations(site_id, updated_at, id) WHERE status = 'resolved';
+`
+
+// resolvedOnly and notResolved are the conditions that let a query use
+// those indexes: each must appear in the query's text as it does in the
+// index's, since neither database proves that a bound parameter is or is
+// not 'resolved'.
+const (
+	resolvedOnly = `status = '` + StatusResolved + `'`
+	notResolved  = `status <> '` + StatusResolved + `'`
+)
+
 const convColumns = `id, site_id, visitor_id, channel, status, routing, assignee_id, team_id, queued_at, last_seq,
 	last_role, last_preview, last_at, visitor_read_seq, agent_read_seq, csat_rating, csat_comment, csat_at,
 	away_sent, created_at, updated_at, resolved_at, version`

@@ -1,6 +1,7 @@
 package chatsvc
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -176,6 +177,8 @@ CREATE TABLE ip_bans (
 	reason TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (site_id, ip)
 );`},
+	// Indexes on updated_at for resolved rows only (see statusIndexes).
+	{Version: 7, SQL: statusIndexes},
 }
 
 // SQLiteOptions tunes OpenSQLite.
@@ -190,7 +193,7 @@ type sqliteChat struct {
 	db  *sql.DB
 	log *slog.Logger
 
-	updStmt, actStmt, msgStmt, outStmt, dupStmt *sql.Stmt
+	updStmt, routeStmt, actStmt, msgStmt, outStmt, dupStmt *sql.Stmt
 
 	// walCatchUp asks the next commit to finish a checkpoint (see Maintain).
 	walCatchUp    atomic.Bool
@@ -234,11 +237,17 @@ func OpenSQLite(ctx context.Context, db *sql.DB, opt SQLiteOptions) (ChatStore, 
 		{&s.updStmt, "conversation update", `UPDATE conversations SET status = ?, routing = ?, assignee_id = ?, team_id = ?, queued_at = ?, last_seq = ?,
 	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
 	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ?, version = version + 1 WHERE id = ? AND version = ?`},
-		// Leaving status and assignee out spares SQLite rewriting the
-		// conversations_assignee index (most batches: messages and receipts).
-		{&s.actStmt, "conversation activity update", `UPDATE conversations SET routing = ?, team_id = ?, queued_at = ?, last_seq = ?,
+		// SQLite rewrites every index holding a column an UPDATE sets, so
+		// the lighter statements leave columns out: without status and
+		// assignee conversations_assignee and conversations_by_status stay
+		// as they are, and without routing, team and queue time
+		// conversations_queue too. A message's update (changeActivity, most
+		// updates) then writes no index at all: the resolved lists' indexes
+		// on updated_at hold only resolved rows (migration 7).
+		{&s.routeStmt, "conversation routing update", `UPDATE conversations SET routing = ?, team_id = ?, queued_at = ?, last_seq = ?,
 	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
 	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ?, version = version + 1 WHERE id = ? AND version = ?`},
+		{&s.actStmt, "conversation activity update", sqliteActivityUpdate},
 		{&s.msgStmt, "message insert", `INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.outStmt, "outbox insert", `INSERT INTO outbox (event_id, topic, msg_key, value, created_at) VALUES (?, ?, ?, ?, ?)`},
 		{&s.dupStmt, "client id lookup", `SELECT ` + messageColumns + ` FROM messages WHERE author_id = ? AND client_id = ? AND client_id <> ''`},
@@ -286,14 +295,28 @@ func (s *sqliteChat) Conversation(ctx context.Context, id string) (*convState, e
 }
 
 func (s *sqliteChat) ConversationRows(ctx context.Context, f ConversationFilter) ([]ConversationRow, error) {
+	if f.Sites != nil && len(f.Sites) == 0 {
+		return nil, nil // a staff member on no site sees nothing
+	}
+	q, args := sqliteConversationList(f)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	return collectSQLRows(rows, scanConvRow)
+}
+
+// sqliteConversationList is ConversationRows' query (f.Sites nil or not empty).
+func sqliteConversationList(f ConversationFilter) (string, []any) {
 	var where []string
 	var args []any
 	switch f.Status {
 	case "all":
-	case "":
-		where, args = append(where, "c.status = ?"), append(args, StatusOpen)
+	case StatusResolved:
+		where = append(where, "c."+resolvedOnly)
 	default:
-		where, args = append(where, "c.status = ?"), append(args, f.Status)
+		status := cmp.Or(f.Status, StatusOpen)
+		where, args = append(where, "c.status = ?", "c."+notResolved), append(args, status)
 	}
 	switch f.Scope {
 	case "unassigned":
@@ -304,10 +327,7 @@ func (s *sqliteChat) ConversationRows(ctx context.Context, f ConversationFilter)
 	if f.SiteID != "" {
 		where, args = append(where, "c.site_id = ?"), append(args, f.SiteID)
 	}
-	if f.Sites != nil {
-		if len(f.Sites) == 0 {
-			return nil, nil // a staff member on no site sees nothing
-		}
+	if len(f.Sites) > 0 {
 		where = append(where, "c.site_id IN (?"+strings.Repeat(", ?", len(f.Sites)-1)+")")
 		for _, site := range f.Sites {
 			args = append(args, site)
@@ -323,11 +343,7 @@ func (s *sqliteChat) ConversationRows(ctx context.Context, f ConversationFilter)
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.db.QueryContext(ctx, q+" ORDER BY c.updated_at DESC, c.id DESC LIMIT ?", append(args, f.Limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
-	}
-	return collectSQLRows(rows, scanConvRow)
+	return q + " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?", append(args, f.Limit)
 }
 
 func (s *sqliteChat) LatestConversationRow(ctx context.Context, visitorID string) (*ConversationRow, error) {
@@ -791,14 +807,19 @@ func (t *sqliteTx) InsertConversation(ctx context.Context, c *convState) error {
 	return nil
 }
 
-func (t *sqliteTx) UpdateConversation(ctx context.Context, c *convState, light bool) error {
+func (t *sqliteTx) UpdateConversation(ctx context.Context, c *convState, change convChange) error {
 	var res sql.Result
 	var err error
-	if light {
-		res, err = t.stmt(ctx, t.s.actStmt).ExecContext(ctx, c.Routing, c.TeamID, c.QueuedAt, c.LastSeq,
+	switch change {
+	case changeActivity:
+		res, err = t.stmt(ctx, t.s.actStmt).ExecContext(ctx, c.LastSeq,
 			c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
 			c.AwaySent, c.UpdatedAt, c.ResolvedAt, c.ID, c.Version)
-	} else {
+	case changeRouting:
+		res, err = t.stmt(ctx, t.s.routeStmt).ExecContext(ctx, c.Routing, c.TeamID, c.QueuedAt, c.LastSeq,
+			c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
+			c.AwaySent, c.UpdatedAt, c.ResolvedAt, c.ID, c.Version)
+	default:
 		res, err = t.stmt(ctx, t.s.updStmt).ExecContext(ctx, c.Status, c.Routing, c.Assignee, c.TeamID, c.QueuedAt, c.LastSeq,
 			c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq, c.CSATRating, c.CSATComment, c.CSATAt,
 			c.AwaySent, c.UpdatedAt, c.ResolvedAt, c.ID, c.Version)
@@ -891,9 +912,19 @@ func (t *sqliteTx) SetAgentStatus(ctx context.Context, agentID, status string, a
 	return prev, nil
 }
 
+// sqliteActivityUpdate stores what a message or a read receipt changes in
+// its conversation (changeActivity).
+const sqliteActivityUpdate = `UPDATE conversations SET last_seq = ?,
+	last_role = ?, last_preview = ?, last_at = ?, visitor_read_seq = ?, agent_read_seq = ?, csat_rating = ?, csat_comment = ?,
+	csat_at = ?, away_sent = ?, updated_at = ?, resolved_at = ?, version = version + 1 WHERE id = ? AND version = ?`
+
+// sqliteExpired finds a site's resolved conversations last changed before
+// a time, oldest first.
+const sqliteExpired = `SELECT id, visitor_id FROM conversations
+	WHERE site_id = ? AND ` + resolvedOnly + ` AND updated_at < ? ORDER BY updated_at LIMIT ?`
+
 func (t *sqliteTx) ExpiredConversations(ctx context.Context, siteID string, cutoff time.Time, limit int) ([]ExpiredConversation, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, visitor_id FROM conversations
-		WHERE site_id = ? AND status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?`, siteID, StatusResolved, cutoff.UnixMilli(), limit)
+	rows, err := t.tx.QueryContext(ctx, sqliteExpired, siteID, cutoff.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find expired conversations: %w", err)
 	}

@@ -1,7 +1,11 @@
 package chatsvc
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +47,111 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	e.shutdown()
 	if n := autoCheckpoint(); n != walAutoCheckpoint {
 		t.Fatalf("wal_autocheckpoint after stop = %d, want %d", n, walAutoCheckpoint)
+	}
+}
+
+// sqlitePlan returns the steps of SQLite's plan for q.
+func sqlitePlan(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// The newest-first list of resolved conversations and retention's search
+// read the indexes of resolved rows in order, however many there are,
+// rather than every resolved row sorted (62.6 ms against 0.13 ms for a
+// page of 300,000 resolved conversations on PostgreSQL); the lists of open
+// and pending conversations find them without reading resolved ones.
+func TestSQLiteResolvedListsUseTheirIndexes(t *testing.T) {
+	sq := openTestStore(t, "sqlite").(*sqliteChat)
+	for _, c := range []struct {
+		what, index string
+		f           ConversationFilter
+	}{
+		{"resolved, every site", "conversations_resolved", ConversationFilter{Status: StatusResolved, Limit: 50}},
+		{"resolved, one site, next page", "conversations_resolved_site", ConversationFilter{Status: StatusResolved, SiteID: "s1", Before: time.Now(), Limit: 50}},
+		{"open", "conversations_active", ConversationFilter{Limit: 50}},
+		{"pending, a staff member's sites", "conversations_active", ConversationFilter{Status: StatusPending, Sites: []string{"s1", "s2"}, Limit: 50}},
+	} {
+		q, args := sqliteConversationList(c.f)
+		plan := strings.Join(sqlitePlan(t, sq.db, q, args...), "; ")
+		if !slices.Contains(strings.Fields(strings.ReplaceAll(plan, ";", " ")), c.index) {
+			t.Errorf("%s: plan %q, want %s", c.what, plan, c.index)
+		}
+		if c.f.Status == StatusResolved && strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q sorts, want %s read in order", c.what, plan, c.index)
+		}
+	}
+	plan := strings.Join(sqlitePlan(t, sq.db, sqliteExpired, "s1", 1, 10), "; ")
+	if !strings.Contains(plan, "INDEX conversations_resolved_site") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("retention: plan %q, want conversations_resolved_site read in order", plan)
+	}
+}
+
+// A message changes only its conversation's activity columns, and the
+// update that stores them writes the conversation's table page and no
+// index page: SQLite rewrites every index holding a column an UPDATE
+// sets, and each such index cost about two more pages in every commit's
+// write-ahead log (13.5 pages a one-message commit with the indexes on
+// updated_at and the routing columns set, 9.7 without).
+func TestSQLiteMessageUpdateWritesNoIndex(t *testing.T) {
+	ctx := context.Background()
+	sq := openTestStore(t, "sqlite").(*sqliteChat)
+	convs := []*convState{
+		{ID: "open", SiteID: "s1", VisitorID: "v1", Channel: "widget", Status: StatusOpen, Routing: RoutingAssigned, Assignee: "a1", CreatedAt: 1, UpdatedAt: 1},
+		{ID: "done", SiteID: "s1", VisitorID: "v2", Channel: "widget", Status: StatusResolved, Routing: RoutingAssigned, Assignee: "a1", CreatedAt: 1, UpdatedAt: 1, ResolvedAt: 1},
+	}
+	mustTx(t, sq, func(tx ChatTx) error {
+		for _, c := range convs {
+			if err := tx.InsertConversation(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// pagesWritten is how many pages one committed update put in the
+	// write-ahead log (every table and index here fits in one page).
+	pagesWritten := func(change convChange, edit func(c *convState)) int {
+		t.Helper()
+		var busy, logged, copied int
+		if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil || busy != 0 {
+			t.Fatalf("checkpoint: busy %d, %v", busy, err)
+		}
+		edit(convs[0])
+		mustTx(t, sq, func(tx ChatTx) error { return tx.UpdateConversation(ctx, convs[0], change) })
+		if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied); err != nil {
+			t.Fatal(err)
+		}
+		return logged
+	}
+	if n := pagesWritten(changeActivity, func(c *convState) {
+		c.LastSeq, c.LastPreview, c.LastAt, c.UpdatedAt, c.AgentReadSeq = 1, "hello", 2, 2, 1
+	}); n != 1 {
+		t.Errorf("a message's conversation update wrote %d pages, want 1 (the table's)", n)
+	}
+	// The count sees index pages: a change of status and routing writes some.
+	if n := pagesWritten(changeAll, func(c *convState) {
+		c.Status, c.Routing, c.Assignee, c.QueuedAt, c.UpdatedAt = StatusPending, RoutingQueued, "", 3, 3
+	}); n < 3 {
+		t.Errorf("a status, assignee and routing change wrote %d pages, want the table's and its indexes'", n)
+	}
+	if got, err := sq.Conversation(ctx, "open"); err != nil || got.Status != StatusPending || got.LastPreview != "hello" || got.UpdatedAt != 3 {
+		t.Fatalf("stored %+v, %v", got, err)
 	}
 }

@@ -246,7 +246,7 @@ func TestChatStoreConformance(t *testing.T) {
 			if a, err := tx.Attachment(ctx, "a1"); err != nil || a.ConversationID != "c1" {
 				t.Fatalf("tx Attachment = %+v, %v", a, err)
 			}
-			return tx.UpdateConversation(ctx, c, true)
+			return tx.UpdateConversation(ctx, c, changeActivity)
 		})
 		if c.Version != 2 {
 			t.Fatalf("version after update = %d, want 2", c.Version)
@@ -263,7 +263,7 @@ func TestChatStoreConformance(t *testing.T) {
 		// A stale version is a conflict, and so is a taken sequence number.
 		stale := *c
 		stale.Version = 1
-		if err := inTx(t, s, func(tx ChatTx) error { return tx.UpdateConversation(ctx, &stale, false) }); !errors.Is(err, errConflict) {
+		if err := inTx(t, s, func(tx ChatTx) error { return tx.UpdateConversation(ctx, &stale, changeAll) }); !errors.Is(err, errConflict) {
 			t.Fatalf("stale update: %v, want errConflict", err)
 		}
 		if err := inTx(t, s, func(tx ChatTx) error {
@@ -475,7 +475,7 @@ func TestChatStoreConformance(t *testing.T) {
 				return err
 			}
 			cur.Status, cur.ResolvedAt, cur.UpdatedAt = StatusResolved, t0.UnixMilli(), t0.UnixMilli()
-			return tx.UpdateConversation(ctx, cur, false)
+			return tx.UpdateConversation(ctx, cur, changeAll)
 		})
 		mustTx(t, s, func(tx ChatTx) error {
 			exp, err := tx.ExpiredConversations(ctx, "s1", t0.Add(time.Minute), 10)
@@ -534,7 +534,7 @@ func TestLockedConversationMakesOtherWritersRedo(t *testing.T) {
 				return err
 			}
 			c.LastPreview = "from the other node"
-			return tx.UpdateConversation(ctx, c, true)
+			return tx.UpdateConversation(ctx, c, changeActivity)
 		})
 	}()
 	var err error
@@ -634,7 +634,7 @@ func TestOneTransactionsWritesKeepTheirRefusals(t *testing.T) {
 				if err := tx.InsertMessage(ctx, step.m, nil); err != nil {
 					return err
 				}
-				if err := tx.UpdateConversation(ctx, step.c, false); err != nil {
+				if err := tx.UpdateConversation(ctx, step.c, changeAll); err != nil {
 					return err
 				}
 			}
@@ -662,10 +662,10 @@ func TestOneTransactionsWritesKeepTheirRefusals(t *testing.T) {
 		staleB.Version = 1
 		freshA := *a
 		if id := conflictOn(inTx(t, s, func(tx ChatTx) error {
-			if err := tx.UpdateConversation(ctx, &freshA, false); err != nil {
+			if err := tx.UpdateConversation(ctx, &freshA, changeAll); err != nil {
 				return err
 			}
-			return tx.UpdateConversation(ctx, &staleB, false)
+			return tx.UpdateConversation(ctx, &staleB, changeAll)
 		})); id != "b" {
 			t.Fatalf("stale update named %q, want b", id)
 		}
@@ -767,7 +767,7 @@ func TestConcurrentWritersKeepSequenceNumbers(t *testing.T) {
 						if err := tx.InsertMessage(ctx, m, nil); err != nil {
 							return err
 						}
-						return tx.UpdateConversation(ctx, c, true)
+						return tx.UpdateConversation(ctx, c, changeActivity)
 					})
 					if errors.Is(err, errConflict) {
 						conflicts.Add(1)
@@ -958,7 +958,7 @@ func TestPostgresCommitRidesWithTheWrites(t *testing.T) {
 			return err
 		}
 		c.LastPreview = "hello"
-		return tx.UpdateConversation(ctx, c, true)
+		return tx.UpdateConversation(ctx, c, changeActivity)
 	})
 	if c, err := s.Conversation(ctx, "c"); err != nil || c.LastPreview != "hello" || c.Version != 2 {
 		t.Fatalf("after commit: %+v, %v", c, err)
@@ -967,7 +967,7 @@ func TestPostgresCommitRidesWithTheWrites(t *testing.T) {
 	err = inTx(t, s, func(tx ChatTx) error {
 		c := &convState{ID: "c", SiteID: "s", VisitorID: "v", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1, Version: 1}
 		c.LastPreview = "stale"
-		return tx.UpdateConversation(ctx, c, true)
+		return tx.UpdateConversation(ctx, c, changeActivity)
 	})
 	if !errors.Is(err, errConflict) {
 		t.Fatalf("stale update: %v, want errConflict", err)
@@ -975,4 +975,93 @@ func TestPostgresCommitRidesWithTheWrites(t *testing.T) {
 	if c, err := s.Conversation(ctx, "c"); err != nil || c.LastPreview != "hello" {
 		t.Fatalf("after the refused commit: %+v, %v", c, err)
 	}
+}
+
+// Each kind of conversation update stores the columns it may change, and
+// the lists read the rows the partial indexes hold: resolved newest first
+// (page by page), open and pending by status, retention oldest first.
+func TestConversationUpdatesAndStatusLists(t *testing.T) {
+	sqltest.Run(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		s := openTestStore(t, backend)
+		conv := func(id, site string) *convState {
+			return &convState{ID: id, SiteID: site, VisitorID: "v-" + id, Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 1}
+		}
+		convs := map[string]*convState{"a": conv("a", "s1"), "b": conv("b", "s1"), "c": conv("c", "s1"), "d": conv("d", "s2")}
+		mustTx(t, s, func(tx ChatTx) error {
+			for _, id := range []string{"a", "b", "c", "d"} {
+				if err := tx.InsertConversation(ctx, convs[id]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		update := func(id string, change convChange, edit func(c *convState)) {
+			t.Helper()
+			c := convs[id]
+			edit(c)
+			mustTx(t, s, func(tx ChatTx) error { return tx.UpdateConversation(ctx, c, change) })
+			got, err := s.Conversation(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *got != *c {
+				t.Fatalf("stored after a %d update:\n%+v\nwant\n%+v", change, *got, *c)
+			}
+		}
+		update("a", changeActivity, func(c *convState) {
+			c.LastSeq, c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq = 1, "visitor", "hi", 5, 1, 1
+			c.CSATRating, c.CSATComment, c.CSATAt, c.AwaySent, c.UpdatedAt = 4, "ok", 5, true, 5
+		})
+		update("b", changeRouting, func(c *convState) { c.Routing, c.TeamID, c.QueuedAt, c.UpdatedAt = RoutingBot, "t1", 6, 6 })
+		update("c", changeAll, func(c *convState) {
+			c.Status, c.Assignee, c.Routing, c.UpdatedAt = StatusPending, "ag", RoutingAssigned, 7
+		})
+		for _, r := range []struct {
+			id string
+			at int64
+		}{{"a", 20}, {"b", 30}, {"d", 40}} {
+			update(r.id, changeAll, func(c *convState) { c.Status, c.ResolvedAt, c.UpdatedAt = StatusResolved, r.at, r.at })
+		}
+		// A resolved conversation's later change (a rating) moves it up.
+		update("a", changeActivity, func(c *convState) { c.CSATRating, c.UpdatedAt = 5, 50 })
+
+		ids := func(f ConversationFilter) []string {
+			t.Helper()
+			rows, err := s.ConversationRows(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range rows {
+				out = append(out, r.Conv.ID)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			what string
+			f    ConversationFilter
+			want []string
+		}{
+			{"resolved", ConversationFilter{Status: StatusResolved, Limit: 10}, []string{"a", "d", "b"}},
+			{"resolved, first page", ConversationFilter{Status: StatusResolved, Limit: 2}, []string{"a", "d"}},
+			{"resolved, next page", ConversationFilter{Status: StatusResolved, Before: time.UnixMilli(40), Limit: 2}, []string{"b"}},
+			{"resolved on s1", ConversationFilter{Status: StatusResolved, SiteID: "s1", Limit: 10}, []string{"a", "b"}},
+			{"resolved on a staff member's sites", ConversationFilter{Status: StatusResolved, Sites: []string{"s2"}, Limit: 10}, []string{"d"}},
+			{"open", ConversationFilter{Limit: 10}, nil},
+			{"pending", ConversationFilter{Status: StatusPending, Limit: 10}, []string{"c"}},
+			{"all", ConversationFilter{Status: "all", Limit: 10}, []string{"a", "d", "b", "c"}},
+		} {
+			if got := ids(c.f); !slices.Equal(got, c.want) {
+				t.Errorf("%s: %v, want %v", c.what, got, c.want)
+			}
+		}
+		mustTx(t, s, func(tx ChatTx) error {
+			exp, err := tx.ExpiredConversations(ctx, "s1", time.UnixMilli(60), 10)
+			if err != nil || len(exp) != 2 || exp[0].ID != "b" || exp[1].ID != "a" {
+				t.Errorf("expired on s1 = %+v, %v; want b then a", exp, err)
+			}
+			return nil
+		})
+	})
 }

@@ -619,10 +619,9 @@ func (w *writer) exec(ctx context.Context, ops []*op) ([]error, *batchState, err
 	}
 	for id := range bs.dirty {
 		c := bs.convs[id]
-		// w.convs holds what is committed: when status and assignee stay,
-		// the lighter update leaves their index alone.
-		old, ok := w.convs[id]
-		if err := tx.UpdateConversation(work, c, ok && old.Status == c.Status && old.Assignee == c.Assignee); err != nil {
+		// w.convs holds what is committed: the update writes only the
+		// columns that may have changed since.
+		if err := tx.UpdateConversation(work, c, changeFrom(w.convs[id], c)); err != nil {
 			tx.Rollback(work)
 			return nil, nil, err
 		}
