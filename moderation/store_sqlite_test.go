@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parleychat/parley/sqlstore"
+	"github.com/parleychat/parley/sqlstore/sqltest"
 )
 
 // The flood count reads a visitor's window from the index alone: with the
@@ -23,23 +24,7 @@ func TestSQLiteFloodCountReadsOnlyTheIndex(t *testing.T) {
 	if _, err := OpenSQLite(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqliteFloodCount, "fp", "s", "v", 1, 2, "e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	plan := sqltest.SQLitePlan(t, db, sqliteFloodCount, "fp", "s", "v", 1, 2, "e")
 	if len(plan) != 1 || !strings.Contains(plan[0], "USING COVERING INDEX mod_flood_visitor") {
 		t.Fatalf("flood count plan %q, want one search using the covering index mod_flood_visitor", plan)
 	}

@@ -140,3 +140,28 @@ func Store[S any](t testing.TB, backend, name, schema string, maxConns int32,
 	}
 	return s
 }
+
+// SQLitePlan returns the steps of SQLite's query plan for q (the detail
+// column of EXPLAIN QUERY PLAN), for tests that check which index a
+// query reads.
+func SQLitePlan(t testing.TB, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
