@@ -179,6 +179,28 @@ CREATE TABLE ip_bans (
 );`},
 	// Indexes on updated_at for resolved rows only (see statusIndexes).
 	{Version: 7, SQL: statusIndexes},
+	// The outbox without AUTOINCREMENT: it made every commit that appends
+	// a record write sqlite_sequence's page too (one page of about ten in
+	// a one-message commit). Plain rowids are max + 1, so a new record
+	// still sorts after every pending one (pending records are never
+	// purged); only ids of purged sent records may come back, and nothing
+	// refers to those.
+	{Version: 8, SQL: `
+CREATE TABLE outbox_rowid (
+	id INTEGER PRIMARY KEY,
+	event_id TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	msg_key TEXT NOT NULL,
+	value BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	sent_at INTEGER
+);
+INSERT INTO outbox_rowid SELECT id, event_id, topic, msg_key, value, created_at, sent_at FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_rowid RENAME TO outbox;
+CREATE INDEX outbox_pending ON outbox(id) WHERE sent_at IS NULL;
+CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+`},
 }
 
 // SQLiteOptions tunes OpenSQLite.

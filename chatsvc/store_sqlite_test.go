@@ -10,6 +10,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/parleychat/parley/ingest"
+	"github.com/parleychat/parley/sqlstore"
 	"github.com/parleychat/parley/sqlstore/sqltest"
 )
 
@@ -131,5 +133,97 @@ func TestSQLiteMessageUpdateWritesNoIndex(t *testing.T) {
 	}
 	if got, err := sq.Conversation(ctx, "open"); err != nil || got.Status != StatusPending || got.LastPreview != "hello" || got.UpdatedAt != 3 {
 		t.Fatalf("stored %+v, %v", got, err)
+	}
+}
+
+// Appending an outbox record writes the outbox's page and its pending
+// index's, not sqlite_sequence's too (as the table's AUTOINCREMENT made
+// every commit do); and records appended after every sent one was purged
+// still come out in order, after any that were pending.
+func TestSQLiteOutboxAppendWritesTwoPages(t *testing.T) {
+	ctx := context.Background()
+	sq := openTestStore(t, "sqlite").(*sqliteChat)
+	record := func(i int) ingest.OutboxRecord {
+		return ingest.OutboxRecord{EventID: fmt.Sprintf("e%d", i), Topic: "parley.chat.v1", Key: "c", Value: []byte("{}"), CreatedAt: time.Now()}
+	}
+	var busy, logged, copied int
+	if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil || busy != 0 {
+		t.Fatalf("checkpoint: busy %d, %v", busy, err)
+	}
+	mustTx(t, sq, func(tx ChatTx) error { return tx.AppendOutbox(ctx, record(1)) })
+	if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if logged != 2 {
+		t.Errorf("appending one record wrote %d pages, want 2 (the table's and outbox_pending's)", logged)
+	}
+
+	claim := func(ack func(recs []ingest.OutboxRecord) []int64) []string {
+		t.Helper()
+		var ids []string
+		if _, err := sq.ClaimOutbox(ctx, 100, func(_ context.Context, recs []ingest.OutboxRecord) ([]int64, error) {
+			for _, r := range recs {
+				ids = append(ids, r.EventID)
+			}
+			return ack(recs), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	all := func(recs []ingest.OutboxRecord) []int64 {
+		var seqs []int64
+		for _, r := range recs {
+			seqs = append(seqs, r.Seq)
+		}
+		return seqs
+	}
+	claim(all)
+	if err := sq.PurgeOutbox(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	mustTx(t, sq, func(tx ChatTx) error { return tx.AppendOutbox(ctx, record(2)) })
+	mustTx(t, sq, func(tx ChatTx) error { return tx.AppendOutbox(ctx, record(3)) })
+	// e2 fails to publish and stays pending; e4 comes after it.
+	if got := claim(func(recs []ingest.OutboxRecord) []int64 { return all(recs)[1:] }); !slices.Equal(got, []string{"e2", "e3"}) {
+		t.Fatalf("claimed %v, want e2 e3", got)
+	}
+	mustTx(t, sq, func(tx ChatTx) error { return tx.AppendOutbox(ctx, record(4)) })
+	if got := claim(all); !slices.Equal(got, []string{"e2", "e4"}) {
+		t.Fatalf("claimed %v, want e2 e4", got)
+	}
+}
+
+// A chat.db from before migration 8 keeps its outbox records: the pending
+// ones are still claimed, in order, and new ones come after them.
+func TestSQLiteOutboxMigrationKeepsRecords(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.SQLite(t, "chat")
+	if err := sqlstore.Migrate(ctx, db, "chat", sqliteMigrations[:7]); err != nil {
+		t.Fatal(err)
+	}
+	for i, sent := range []any{int64(1), nil, nil} {
+		if _, err := db.Exec(`INSERT INTO outbox (event_id, topic, msg_key, value, created_at, sent_at) VALUES (?, 't', 'k', x'7b7d', 1, ?)`, fmt.Sprintf("old%d", i), sent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := OpenSQLite(ctx, db, SQLiteOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTx(t, s, func(tx ChatTx) error {
+		return tx.AppendOutbox(ctx, ingest.OutboxRecord{EventID: "new", Topic: "t", Key: "k", Value: []byte("{}"), CreatedAt: time.Now()})
+	})
+	var got []string
+	if _, err := s.ClaimOutbox(ctx, 10, func(_ context.Context, recs []ingest.OutboxRecord) ([]int64, error) {
+		for _, r := range recs {
+			got = append(got, r.EventID)
+		}
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"old1", "old2", "new"}) {
+		t.Fatalf("pending after the migration: %v, want old1 old2 new", got)
 	}
 }
