@@ -174,8 +174,23 @@ CREATE TABLE ip_bans (
 	reason TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (site_id, ip)
 );`},
-	// As SQLite's step 7 (see statusIndexes).
-	{Version: 3, SQL: statusIndexes},
+	// SQLite's step 7 (see statusIndexes), with one difference: PostgreSQL
+	// updates a row in place, adding no index entry (a HOT update), only
+	// when no indexed column changes, and a message changes updated_at.
+	// So the resolved lists are ordered by list_at, which the conversation
+	// update keeps equal to updated_at on resolved rows and leaves alone
+	// on the others (pgConversationUpdate); fillfactor leaves room on each
+	// page for the new row versions.
+	{Version: 3, SQL: `
+DROP INDEX IF EXISTS conversations_status;
+DROP INDEX IF EXISTS conversations_retention;
+ALTER TABLE conversations ADD COLUMN list_at BIGINT NOT NULL DEFAULT 0;
+UPDATE conversations SET list_at = updated_at WHERE status = 'resolved';
+ALTER TABLE conversations SET (fillfactor = 70);
+CREATE INDEX conversations_active ON conversations(status) WHERE status <> 'resolved';
+CREATE INDEX conversations_resolved ON conversations(list_at, id) WHERE status = 'resolved';
+CREATE INDEX conversations_resolved_site ON conversations(site_id, list_at, id) WHERE status = 'resolved';
+`},
 }
 
 // outboxLock is the advisory lock a relay holds while it claims chat's
@@ -276,10 +291,13 @@ func (a *pgArgs) add(v any) string {
 func (s *postgresChat) ConversationRows(ctx context.Context, f ConversationFilter) ([]ConversationRow, error) {
 	var where []string
 	var args pgArgs
+	// Resolved rows are read in list_at order, which is their updated_at
+	// (see migration 3).
+	order := "c.updated_at"
 	switch f.Status {
 	case "all":
 	case StatusResolved:
-		where = append(where, "c."+resolvedOnly)
+		where, order = append(where, "c."+resolvedOnly), "c.list_at"
 	default:
 		where = append(where, "c.status = "+args.add(cmp.Or(f.Status, StatusOpen)), "c."+notResolved)
 	}
@@ -302,13 +320,13 @@ func (s *postgresChat) ConversationRows(ctx context.Context, f ConversationFilte
 		where = append(where, "c.visitor_id = "+args.add(f.VisitorID))
 	}
 	if !f.Before.IsZero() {
-		where = append(where, "c.updated_at < "+args.add(f.Before.UnixMilli()))
+		where = append(where, order+" < "+args.add(f.Before.UnixMilli()))
 	}
 	q := convSelect
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY c.updated_at DESC, c.id DESC LIMIT " + args.add(f.Limit)
+	q += " ORDER BY " + order + " DESC, c.id DESC LIMIT " + args.add(f.Limit)
 	rows, err := s.db.Query(ctx, q, args...)
 	out, err := collectPgRows(rows, err, scanConvRow)
 	if err != nil {
@@ -1006,19 +1024,33 @@ func (t *postgresTx) VisitorSummary(ctx context.Context, id string) (visitorStat
 
 func (t *postgresTx) InsertConversation(_ context.Context, c *convState) error {
 	c.Version = 1
+	listAt := int64(0)
+	if c.Status == StatusResolved {
+		listAt = c.UpdatedAt
+	}
 	t.queue(writeOrder{c.ID, rowFirst}, wrapped("insert conversation %s", c.ID),
-		`INSERT INTO conversations (`+convColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
-		convArgs(c)...)
+		`INSERT INTO conversations (`+convColumns+`, list_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		append(convArgs(c), listAt)...)
 	return nil
 }
 
+// pgConversationUpdate stores a conversation if the row still has the
+// version the writer read. list_at follows updated_at on resolved rows
+// only (see migration 3): an open conversation's message changes no
+// indexed column, so PostgreSQL can update its row in place.
+const pgConversationUpdate = `UPDATE conversations SET status = $1, routing = $2, assignee_id = $3, team_id = $4, queued_at = $5, last_seq = $6,
+	last_role = $7, last_preview = $8, last_at = $9, visitor_read_seq = $10, agent_read_seq = $11, csat_rating = $12, csat_comment = $13,
+	csat_at = $14, away_sent = $15, updated_at = $16, resolved_at = $17, version = version + 1,
+	list_at = CASE WHEN $1 = '` + StatusResolved + `' THEN $16 ELSE list_at END
+	WHERE id = $18 AND version = $19`
+
 // UpdateConversation counts on the version it read: when another node
-// wrote the row since, no row matches and the batch is redone.
-// UpdateConversation writes every column whatever change says: another
-// node may have changed the row since this node's cache saw it, so that
-// cache is no baseline, and naming an unchanged column costs PostgreSQL
-// nothing (it decides from the values, not the columns named, whether an
-// update needs new index entries).
+// wrote the row since, no row matches and the batch is redone. It writes
+// every column whatever change says: another node may have changed the
+// row since this node's cache saw it, so that cache is no baseline, and
+// naming an unchanged column costs PostgreSQL nothing (it decides from
+// the values, not the columns named, whether an update needs new index
+// entries).
 func (t *postgresTx) UpdateConversation(_ context.Context, c *convState, _ convChange) error {
 	id := c.ID
 	t.queue(writeOrder{id, rowUpdate}, func(tag pgconn.CommandTag, err error) error {
@@ -1032,13 +1064,14 @@ func (t *postgresTx) UpdateConversation(_ context.Context, c *convState, _ convC
 			return &conflictError{conversationID: id}
 		}
 		return nil
-	}, `UPDATE conversations SET status = $1, routing = $2, assignee_id = $3, team_id = $4, queued_at = $5, last_seq = $6,
-		last_role = $7, last_preview = $8, last_at = $9, visitor_read_seq = $10, agent_read_seq = $11, csat_rating = $12, csat_comment = $13,
-		csat_at = $14, away_sent = $15, updated_at = $16, resolved_at = $17, version = version + 1 WHERE id = $18 AND version = $19`,
-		c.Status, c.Routing, c.Assignee, c.TeamID, c.QueuedAt, c.LastSeq, c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq,
-		c.CSATRating, c.CSATComment, c.CSATAt, c.AwaySent, c.UpdatedAt, c.ResolvedAt, c.ID, c.Version)
+	}, pgConversationUpdate, pgConversationUpdateArgs(c)...)
 	c.Version++
 	return nil
+}
+
+func pgConversationUpdateArgs(c *convState) []any {
+	return []any{c.Status, c.Routing, c.Assignee, c.TeamID, c.QueuedAt, c.LastSeq, c.LastRole, c.LastPreview, c.LastAt, c.VisitorReadSeq, c.AgentReadSeq,
+		c.CSATRating, c.CSATComment, c.CSATAt, c.AwaySent, c.UpdatedAt, c.ResolvedAt, c.ID, c.Version}
 }
 
 func (t *postgresTx) InsertMessage(_ context.Context, m Message, atts []ingest.Attachment) error {
@@ -1137,7 +1170,7 @@ func (t *postgresTx) ExpiredConversations(ctx context.Context, siteID string, cu
 		return nil, err
 	}
 	rows, err := t.tx.Query(ctx, `SELECT id, visitor_id FROM conversations
-		WHERE site_id = $1 AND `+resolvedOnly+` AND updated_at < $2 ORDER BY updated_at LIMIT $3`, siteID, cutoff.UnixMilli(), limit)
+		WHERE site_id = $1 AND `+resolvedOnly+` AND list_at < $2 ORDER BY list_at LIMIT $3`, siteID, cutoff.UnixMilli(), limit)
 	out, err := collectPgRows(rows, err, func(r rowScanner) (ExpiredConversation, error) {
 		var x ExpiredConversation
 		err := r.Scan(&x.ID, &x.VisitorID)

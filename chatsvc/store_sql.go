@@ -20,7 +20,8 @@ import (
 type rowScanner interface{ Scan(dest ...any) error }
 
 // statusIndexes replaces the indexes on (status, updated_at) and (site_id,
-// status, updated_at) with partial ones (SQLite migration 7, PostgreSQL 3).
+// status, updated_at) with partial ones (SQLite migration 7; PostgreSQL's
+// migration 3 does the same on a column of its own).
 // Every message changes its conversation's updated_at, and an index
 // holding updated_at for every row was rewritten with each one. The
 // newest-first lists of resolved conversations and retention need it for
