@@ -121,17 +121,8 @@ CREATE TABLE bans (
 	PRIMARY KEY (site_id, visitor_id)
 );
 CREATE TABLE outbox (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	event_id TEXT NOT NULL,
-	topic TEXT NOT NULL,
-	msg_key TEXT NOT NULL,
-	value BLOB NOT NULL,
-	created_at INTEGER NOT NULL,
-	sent_at INTEGER
-);
-CREATE INDEX outbox_pending ON outbox(id) WHERE sent_at IS NULL;
-CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
-`},
+	id INTEGER PRIMARY KEY AUTOINCREMENT,` + sqliteOutboxColumns + `);
+` + sqliteOutboxIndexes},
 	// Retention (retention.go) finds a site's old resolved conversations
 	// and their attachments.
 	{Version: 2, SQL: `
@@ -187,21 +178,28 @@ CREATE TABLE ip_bans (
 	// refers to those.
 	{Version: 8, SQL: `
 CREATE TABLE outbox_rowid (
-	id INTEGER PRIMARY KEY,
+	id INTEGER PRIMARY KEY,` + sqliteOutboxColumns + `);
+INSERT INTO outbox_rowid SELECT id, event_id, topic, msg_key, value, created_at, sent_at FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_rowid RENAME TO outbox;
+` + sqliteOutboxIndexes},
+}
+
+// The outbox's columns after its id, and its indexes, as migrations 1 and
+// 8 create them.
+const (
+	sqliteOutboxColumns = `
 	event_id TEXT NOT NULL,
 	topic TEXT NOT NULL,
 	msg_key TEXT NOT NULL,
 	value BLOB NOT NULL,
 	created_at INTEGER NOT NULL,
 	sent_at INTEGER
-);
-INSERT INTO outbox_rowid SELECT id, event_id, topic, msg_key, value, created_at, sent_at FROM outbox;
-DROP TABLE outbox;
-ALTER TABLE outbox_rowid RENAME TO outbox;
-CREATE INDEX outbox_pending ON outbox(id) WHERE sent_at IS NULL;
+`
+	sqliteOutboxIndexes = `CREATE INDEX outbox_pending ON outbox(id) WHERE sent_at IS NULL;
 CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
-`},
-}
+`
+)
 
 // SQLiteOptions tunes OpenSQLite.
 type SQLiteOptions struct {
