@@ -194,8 +194,9 @@ func TestSQLiteOutboxAppendWritesTwoPages(t *testing.T) {
 	}
 }
 
-// A chat.db from before migration 8 keeps its outbox records: the pending
-// ones are still claimed, in order, and new ones come after them.
+// A chat.db from before migration 8 keeps its pending outbox records: they
+// are still claimed, in order, and new ones come after them. (Sent ones,
+// already on Kafka, are left behind.)
 func TestSQLiteOutboxMigrationKeepsRecords(t *testing.T) {
 	ctx := context.Background()
 	db := sqltest.SQLite(t, "chat")
@@ -225,5 +226,9 @@ func TestSQLiteOutboxMigrationKeepsRecords(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"old1", "old2", "new"}) {
 		t.Fatalf("pending after the migration: %v, want old1 old2 new", got)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("outbox holds %d records, %v; want the 3 pending", n, err)
 	}
 }
