@@ -1261,7 +1261,8 @@ func CopyFromSQLite() []sqlstore.TableCopy {
 	return []sqlstore.TableCopy{
 		{Table: "sites", Columns: split(siteColumns), Key: []string{"id"}, Convert: flags(5)},
 		{Table: "visitors", Columns: split(visitorColumns), Key: []string{"id"}, Convert: flags(3)},
-		{Table: "conversations", Columns: split(convColumns), Key: []string{"id"}, Convert: flags(18)},
+		{Table: "conversations", Columns: split(convColumns), Key: []string{"id"}, Convert: withListAt(split(convColumns), flags(18)),
+			Derived: []string{"list_at"}},
 		{Table: "messages", Columns: split(messageColumns), Key: []string{"id"}},
 		{Table: "attachments", Columns: split(attachmentColumns), Key: []string{"id"}},
 		{Table: "canned_replies", Columns: []string{"id", "site_id", "shortcut", "text"}, Key: []string{"id"}},
@@ -1269,6 +1270,23 @@ func CopyFromSQLite() []sqlstore.TableCopy {
 		{Table: "outbox", Columns: []string{"id", "event_id", "topic", "msg_key", "value", "created_at", "sent_at"}, Key: []string{"id"}, Serial: "id"},
 		{Table: "signing_keys", Columns: []string{"name", "key"}, Key: []string{"name"}},
 		{Table: "ip_bans", Columns: []string{"site_id", "ip", "until_ms", "reason"}, Key: []string{"site_id", "ip"}},
+	}
+}
+
+// withListAt appends a conversation row's list_at, which SQLite does not
+// keep: its updated_at when resolved, else 0 (see migration 3).
+func withListAt(cols []string, convert func([]any) ([]any, error)) func([]any) ([]any, error) {
+	status, updated := slices.Index(cols, "status"), slices.Index(cols, "updated_at")
+	return func(r []any) ([]any, error) {
+		r, err := convert(r)
+		if err != nil {
+			return nil, err
+		}
+		listAt := any(int64(0))
+		if r[status] == any(StatusResolved) { // TEXT reads as a string
+			listAt = r[updated]
+		}
+		return append(r, listAt), nil
 	}
 }
 

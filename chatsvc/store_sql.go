@@ -19,25 +19,9 @@ import (
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-// statusIndexes replaces the indexes on (status, updated_at) and (site_id,
-// status, updated_at) with partial ones (SQLite migration 7; PostgreSQL's
-// migration 3 does the same on a column of its own).
-// Every message changes its conversation's updated_at, and an index
-// holding updated_at for every row was rewritten with each one. The
-// newest-first lists of resolved conversations and retention need it for
-// resolved rows only; open and pending conversations are few enough to
-// sort as they are read, so their index holds the status alone, which a
-// message does not change.
-const statusIndexes = `
-DROP INDEX IF EXISTS conversations_status;
-DROP INDEX IF EXISTS conversations_retention;
-CREATE INDEX conversations_active ON conversations(status) WHERE status <> 'resolved';
-CREATE INDEX conversations_resolved ON conversations(updated_at, id) WHERE status = 'resolved';
-CREATE INDEX conversations_resolved_site ON conversations(site_id, updated_at, id) WHERE status = 'resolved';
-`
-
 // resolvedOnly and notResolved are the conditions that let a query use
-// those indexes: each must appear in the query's text as it does in the
+// the partial indexes on conversations (SQLite's statusIndexes, PostgreSQL's
+// migration 3): each must appear in the query's text as it does in the
 // index's, since neither database proves that a bound parameter is or is
 // not 'resolved'.
 const (

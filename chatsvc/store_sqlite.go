@@ -187,6 +187,22 @@ ALTER TABLE outbox_rowid RENAME TO outbox;
 ` + sqliteOutboxIndexes},
 }
 
+// statusIndexes replaces the indexes on (status, updated_at) and (site_id,
+// status, updated_at) with partial ones (migration 7; PostgreSQL's
+// migration 3 does the same on a column of its own). Every message
+// changes its conversation's updated_at, and an index holding updated_at
+// for every row was rewritten with each one. The newest-first lists of
+// resolved conversations and retention need it for resolved rows only;
+// open and pending conversations are few enough to sort as they are read,
+// so their index holds the status alone, which a message does not change.
+const statusIndexes = `
+DROP INDEX IF EXISTS conversations_status;
+DROP INDEX IF EXISTS conversations_retention;
+CREATE INDEX conversations_active ON conversations(status) WHERE status <> 'resolved';
+CREATE INDEX conversations_resolved ON conversations(updated_at, id) WHERE status = 'resolved';
+CREATE INDEX conversations_resolved_site ON conversations(site_id, updated_at, id) WHERE status = 'resolved';
+`
+
 // The outbox's columns after its id, and its indexes, as migrations 1 and
 // 8 create them.
 const (

@@ -1118,3 +1118,44 @@ func TestPostgresMessageUpdateIsInPlace(t *testing.T) {
 		t.Errorf("a resolved conversation's rating: %d updates, %d in place; want 1, not in place (it moves in the resolved lists)", all, hot)
 	}
 }
+
+// `parley migrate` gives resolved conversations the list_at PostgreSQL
+// orders them by (SQLite has no such column): copied, they keep their
+// place in the resolved list, and retention finds only the old ones.
+func TestCopyFromSQLiteKeepsResolvedOrder(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.SQLite(t, "chat")
+	src, err := OpenSQLite(ctx, db, SQLiteOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTx(t, src, func(tx ChatTx) error {
+		for _, c := range []*convState{
+			{ID: "open", SiteID: "s1", VisitorID: "v1", Channel: "widget", Status: StatusOpen, Routing: RoutingQueued, CreatedAt: 1, UpdatedAt: 40},
+			{ID: "older", SiteID: "s1", VisitorID: "v2", Channel: "widget", Status: StatusResolved, Routing: RoutingAssigned, CreatedAt: 1, UpdatedAt: 20, ResolvedAt: 20},
+			{ID: "newer", SiteID: "s1", VisitorID: "v3", Channel: "widget", Status: StatusResolved, Routing: RoutingAssigned, CreatedAt: 1, UpdatedAt: 30, ResolvedAt: 30},
+		} {
+			if err := tx.InsertConversation(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	pool := sqltest.Postgres(t, PostgresSchema, 4)
+	dst, err := OpenPostgres(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqltest.CopyToPostgres(t, db, pool, PostgresSchema, CopyFromSQLite(), "conversations", 3)
+	rows, err := dst.ConversationRows(ctx, ConversationFilter{Status: StatusResolved, Limit: 10})
+	if err != nil || len(rows) != 2 || rows[0].Conv.ID != "newer" || rows[1].Conv.ID != "older" {
+		t.Fatalf("resolved after the copy: %+v, %v; want newer, older", rows, err)
+	}
+	mustTx(t, dst, func(tx ChatTx) error {
+		exp, err := tx.ExpiredConversations(ctx, "s1", time.UnixMilli(25), 10)
+		if err != nil || len(exp) != 1 || exp[0].ID != "older" {
+			t.Errorf("expired before 25 ms after the copy: %+v, %v; want older alone", exp, err)
+		}
+		return nil
+	})
+}

@@ -170,13 +170,7 @@ func TestCopyFromSQLiteMovesLabelsAndSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts, err := sqlstore.CopySQLiteToPostgres(ctx, db, pool, PostgresSchema, CopyFromSQLite(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := counts["mod_labels"]; c != [2]int64{1, 1} {
-		t.Fatalf("labels copied %v", c)
-	}
+	sqltest.CopyToPostgres(t, db, pool, PostgresSchema, CopyFromSQLite(), "mod_labels", 1)
 	got, err := dst.Item(ctx, "i1")
 	if err != nil || !slices.Equal(got.Sources, it.Sources) {
 		t.Fatalf("copied item %+v, %v", got, err)

@@ -31,6 +31,9 @@ type TableCopy struct {
 	Identity bool
 	// Rename maps a SQLite column to its PostgreSQL name when they differ.
 	Rename map[string]string
+	// Derived names PostgreSQL columns SQLite does not have, whose values
+	// Convert appends to each row, in this order, after the copied ones.
+	Derived []string
 }
 
 // targetColumns returns the PostgreSQL column names of the copied columns.
@@ -42,7 +45,7 @@ func (tc TableCopy) targetColumns() []string {
 			out[i] = r
 		}
 	}
-	return out
+	return append(out, tc.Derived...)
 }
 
 // CopyProgress is told, after each batch, how many rows of a table are copied.
@@ -160,6 +163,9 @@ func insertBatch(ctx context.Context, dst *pgxpool.Pool, target string, tc Table
 			if row, err = tc.Convert(row); err != nil {
 				return fmt.Errorf("convert row: %w", err)
 			}
+		}
+		if want := len(tc.Columns) + len(tc.Derived); len(row) != want {
+			return fmt.Errorf("convert row: %d values for %d columns", len(row), want)
 		}
 		if r > 0 {
 			b.WriteString(", ")

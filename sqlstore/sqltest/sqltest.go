@@ -165,3 +165,16 @@ func SQLitePlan(t testing.TB, db *sql.DB, q string, args ...any) []string {
 	}
 	return plan
 }
+
+// CopyToPostgres runs `parley migrate`'s copy of tables from src into
+// dst's schema and fails t unless table has want rows on both sides.
+func CopyToPostgres(t testing.TB, src *sql.DB, dst *pgxpool.Pool, schema string, tables []sqlstore.TableCopy, table string, want int64) {
+	t.Helper()
+	counts, err := sqlstore.CopySQLiteToPostgres(context.Background(), src, dst, schema, tables, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := counts[table]; c != [2]int64{want, want} {
+		t.Fatalf("%s copied: %d rows in SQLite, %d in PostgreSQL; want %d", table, c[0], c[1], want)
+	}
+}
