@@ -406,6 +406,17 @@ func TestTranscriptOnResolveAndDigest(t *testing.T) {
 	if err := e.store.SetPreferences(ctx, ada.ID, Preferences{DigestAfterMinutes: 1}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// The waiting conversation is stored before Ada goes away: presence
+	// and conversation events come through different consumers, and a
+	// digest check that found nothing waiting would look again only a
+	// minute later.
+	waiting := ingest.NewID()
+	e.conversation("s1", waiting, "zoe@example.com")
+	e.publish(ingest.ConversationQueued, "s1", waiting, ingest.Actor{Role: ingest.RoleSystem, ID: "router"}, &ingest.ConversationQueuedPayload{Reason: "new", Position: 1})
+	waitFor(t, 15*time.Second, "the queued conversation stored", func() bool {
+		w, _ := e.store.Waiting(ctx, ada.ID, 10)
+		return len(w) == 1
+	})
 	away := time.Now().Add(-2 * time.Minute) // presence says when it changed: two minutes ago
 	for _, p := range []struct {
 		status string
@@ -416,9 +427,6 @@ func TestTranscriptOnResolveAndDigest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waiting := ingest.NewID()
-	e.conversation("s1", waiting, "zoe@example.com")
-	e.publish(ingest.ConversationQueued, "s1", waiting, ingest.Actor{Role: ingest.RoleSystem, ID: "router"}, &ingest.ConversationQueuedPayload{Reason: "new", Position: 1})
 	waitFor(t, 15*time.Second, "the digest", func() bool { return len(e.smtp.Messages()) == 2 })
 	d := e.smtp.Messages()[1]
 	if d.To[0] != "ada@shop.test" || !strings.Contains(d.Text, "/app/conversations/"+waiting) || d.Header.Get("List-Unsubscribe") == "" {
