@@ -1024,13 +1024,9 @@ func (t *postgresTx) VisitorSummary(ctx context.Context, id string) (visitorStat
 
 func (t *postgresTx) InsertConversation(_ context.Context, c *convState) error {
 	c.Version = 1
-	listAt := int64(0)
-	if c.Status == StatusResolved {
-		listAt = c.UpdatedAt
-	}
 	t.queue(writeOrder{c.ID, rowFirst}, wrapped("insert conversation %s", c.ID),
 		`INSERT INTO conversations (`+convColumns+`, list_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
-		append(convArgs(c), listAt)...)
+		append(convArgs(c), listAtOf(c.Status, c.UpdatedAt))...)
 	return nil
 }
 
@@ -1273,8 +1269,17 @@ func CopyFromSQLite() []sqlstore.TableCopy {
 	}
 }
 
-// withListAt appends a conversation row's list_at, which SQLite does not
-// keep: its updated_at when resolved, else 0 (see migration 3).
+// listAtOf is a conversation's list_at (see migration 3): its updated_at
+// when resolved, else 0. pgConversationUpdate keeps the same rule in SQL.
+func listAtOf(status string, updatedAt int64) int64 {
+	if status == StatusResolved {
+		return updatedAt
+	}
+	return 0
+}
+
+// withListAt appends a copied conversation row's list_at, which SQLite
+// does not keep.
 func withListAt(cols []string, convert func([]any) ([]any, error)) func([]any) ([]any, error) {
 	status, updated := slices.Index(cols, "status"), slices.Index(cols, "updated_at")
 	return func(r []any) ([]any, error) {
@@ -1282,11 +1287,9 @@ func withListAt(cols []string, convert func([]any) ([]any, error)) func([]any) (
 		if err != nil {
 			return nil, err
 		}
-		listAt := any(int64(0))
-		if r[status] == any(StatusResolved) { // TEXT reads as a string
-			listAt = r[updated]
-		}
-		return append(r, listAt), nil
+		st, _ := r[status].(string) // SQLite's TEXT and INTEGER read as string and int64
+		at, _ := r[updated].(int64)
+		return append(r, listAtOf(st, at)), nil
 	}
 }
 

@@ -84,6 +84,21 @@ func TestSQLiteResolvedListsUseTheirIndexes(t *testing.T) {
 	}
 }
 
+// walPagesOf commits f in one writer transaction on an emptied
+// write-ahead log and returns how many pages the commit put in it.
+func walPagesOf(t *testing.T, sq *sqliteChat, f func(tx ChatTx) error) int {
+	t.Helper()
+	var busy, logged, copied int
+	if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil || busy != 0 {
+		t.Fatalf("checkpoint: busy %d, %v", busy, err)
+	}
+	mustTx(t, sq, f)
+	if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied); err != nil {
+		t.Fatal(err)
+	}
+	return logged
+}
+
 // A message changes only its conversation's activity columns, and the
 // update that stores them writes the conversation's table page and no
 // index page: SQLite rewrites every index holding a column an UPDATE
@@ -109,16 +124,8 @@ func TestSQLiteMessageUpdateWritesNoIndex(t *testing.T) {
 	// write-ahead log (every table and index here fits in one page).
 	pagesWritten := func(change convChange, edit func(c *convState)) int {
 		t.Helper()
-		var busy, logged, copied int
-		if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil || busy != 0 {
-			t.Fatalf("checkpoint: busy %d, %v", busy, err)
-		}
 		edit(convs[0])
-		mustTx(t, sq, func(tx ChatTx) error { return tx.UpdateConversation(ctx, convs[0], change) })
-		if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied); err != nil {
-			t.Fatal(err)
-		}
-		return logged
+		return walPagesOf(t, sq, func(tx ChatTx) error { return tx.UpdateConversation(ctx, convs[0], change) })
 	}
 	if n := pagesWritten(changeActivity, func(c *convState) {
 		c.LastSeq, c.LastPreview, c.LastAt, c.UpdatedAt, c.AgentReadSeq = 1, "hello", 2, 2, 1
@@ -146,16 +153,8 @@ func TestSQLiteOutboxAppendWritesTwoPages(t *testing.T) {
 	record := func(i int) ingest.OutboxRecord {
 		return ingest.OutboxRecord{EventID: fmt.Sprintf("e%d", i), Topic: "parley.chat.v1", Key: "c", Value: []byte("{}"), CreatedAt: time.Now()}
 	}
-	var busy, logged, copied int
-	if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil || busy != 0 {
-		t.Fatalf("checkpoint: busy %d, %v", busy, err)
-	}
-	mustTx(t, sq, func(tx ChatTx) error { return tx.AppendOutbox(ctx, record(1)) })
-	if err := sq.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied); err != nil {
-		t.Fatal(err)
-	}
-	if logged != 2 {
-		t.Errorf("appending one record wrote %d pages, want 2 (the table's and outbox_pending's)", logged)
+	if n := walPagesOf(t, sq, func(tx ChatTx) error { return tx.AppendOutbox(ctx, record(1)) }); n != 2 {
+		t.Errorf("appending one record wrote %d pages, want 2 (the table's and outbox_pending's)", n)
 	}
 
 	claim := func(ack func(recs []ingest.OutboxRecord) []int64) []string {
