@@ -159,23 +159,33 @@ func (c *client) startWriterLocked() {
 	go c.writeLoop()
 }
 
-// pingTick runs on the ping timer: it asks the writer for a ping and
-// re-arms the timer.
+// pingTick runs on the ping timer: it asks for a ping and re-arms the
+// timer. The timer already runs it on a goroutine of its own, so when no
+// writer runs, that goroutine becomes the writer rather than starting
+// another: an idle socket's ping costs one short-lived goroutine, not two.
 func (c *client) pingTick() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closing {
+		c.mu.Unlock()
 		return
 	}
 	c.pingDue = true
-	c.startWriterLocked()
 	c.pinger.Reset(pingEvery)
+	if c.finished || c.writing {
+		c.startWriterLocked() // wakes the running writer, if any
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	c.mu.Unlock()
+	c.writeLoop()
 }
 
 // writeLoop owns every write to the socket while it runs. It takes the
 // whole queue at once, writes it, and exits when nothing came for
-// writerLinger; on close it flushes the queue, says goodbye and closes the
-// socket.
+// writerLinger after frames (at once after only a ping or pongs); on close
+// it flushes the queue, says goodbye and closes the socket.
 func (c *client) writeLoop() {
 	defer c.writers.Done()
 	var spare [][]byte
@@ -223,7 +233,10 @@ func (c *client) writeLoop() {
 		}
 		c.queue, c.pingDue, c.pongs = spare, false, nil
 		c.mu.Unlock()
-		idle = false
+		// Only frames make the writer linger: a pass that carried just a
+		// ping or pongs (an idle socket's keep-alive) ends at once when
+		// nothing else is queued.
+		idle = len(frames) == 0
 
 		for _, p := range pongs {
 			if err := c.conn.WriteControl(websocket.PongMessage, []byte(p), time.Now().Add(writeWait)); err != nil {

@@ -177,3 +177,41 @@ func benchSocket(b *testing.B) *websocket.Conn {
 	b.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// An idle visitor socket runs no writer goroutine: its hello is written by
+// the socket's own goroutine, and a keep-alive ping is written by the ping
+// timer's goroutine, which ends at once instead of lingering for frames.
+// Each lingering writer cost a goroutine and, freed among the readers'
+// stacks, kept stack memory from being reused (docs/benchmarks.md).
+func TestIdleVisitorSocketRunsNoWriter(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	token, visitorID := e.visitorSession("")
+	ws := e.visitorSocket(token)
+	var cl *client
+	poll(t, "the visitor's socket in the hub", 5*time.Second, func() bool {
+		e.svc.hub.mu.RLock()
+		defer e.svc.hub.mu.RUnlock()
+		for c := range e.svc.hub.visitors[visitorID] {
+			cl = c
+		}
+		return cl != nil
+	})
+	writing := func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return cl.writing
+	}
+	if writing() {
+		t.Fatal("a writer goroutine runs after the hello was sent")
+	}
+	cl.pingTick() // what the ping timer does every pingEvery
+	cl.mu.Lock()
+	due := cl.pingDue
+	cl.mu.Unlock()
+	if due || writing() {
+		t.Fatalf("after a keep-alive ping: ping still due %v, a writer still runs %v", due, writing())
+	}
+	// The socket still works both ways, and a frame makes a writer again.
+	ws.send(map[string]any{"type": "ping", "ref": "p"})
+	ws.expect("pong", byRef("p"))
+}

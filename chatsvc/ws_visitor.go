@@ -141,7 +141,14 @@ func (s *Service) visitorSocket(conn *websocket.Conn, v *visitorConn) {
 		return
 	}
 	defer s.sockets.release(v.ip, v.visitorID)
-	cl.enqueue(v.hello)
+	// Nothing else knows the client yet (it is in no hub list and its ping
+	// timer starts in serve), so the hello is written here, on the socket's
+	// own goroutine. Queuing it would start a writer goroutine per socket
+	// that lingers and whose stack, freed among the readers' stacks, keeps
+	// their memory spans from being reused (docs/benchmarks.md, idle sockets).
+	if err := cl.writeFrames([][]byte{v.hello}); err != nil {
+		return
+	}
 	v.hello = nil
 	s.hub.addVisitor(cl)
 	defer s.hub.removeVisitor(cl)
