@@ -25,9 +25,11 @@ const (
 
 // client is one WebSocket connection. Its reader (the handler goroutine)
 // owns the read side. The write side is owned by a writer goroutine that
-// exists only while there is something to write: enqueue, the ping timer
-// and close start one when none runs, and it ends when the queue has been
-// empty for writerLinger.
+// exists only while there is something to write: enqueue and close start
+// one when none runs, the ping timer's goroutine becomes one, and it ends
+// when the queue has been empty for writerLinger (at once after a pass
+// that carried only a ping or pongs). Before the client is registered
+// anywhere, its first frame may be written by the reader itself.
 // An idle connection therefore holds one goroutine, no queue and no write
 // buffer (see docs/benchmarks.md for the measured bytes per connection).
 type client struct {
