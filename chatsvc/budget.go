@@ -70,7 +70,7 @@ type frameBudget struct {
 }
 
 func newFrameBudget(rates map[string]frameRate) *frameBudget {
-	return &frameBudget{rates: rates, buckets: map[string]*bucket{}}
+	return &frameBudget{rates: rates}
 }
 
 // allow takes a token for a frame of type typ. When it refuses, report
@@ -83,6 +83,9 @@ func (b *frameBudget) allow(typ string, now time.Time) (ok, report bool) {
 	}
 	bk := b.buckets[typ]
 	if bk == nil {
+		if b.buckets == nil {
+			b.buckets = map[string]*bucket{} // an idle socket never needs one
+		}
 		bk = newBucket(r.rate, r.burst)
 		b.buckets[typ] = bk
 	}

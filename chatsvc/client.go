@@ -51,7 +51,8 @@ type client struct {
 	closeText string
 	pinger    *time.Timer
 	writers   sync.WaitGroup
-	// wake tells a lingering writer that there is work (capacity 1).
+	// wake tells a lingering writer that there is work (capacity 1). It
+	// is made with the first writer and never changes after that.
 	wake chan struct{}
 
 	ip     string
@@ -71,6 +72,7 @@ type client struct {
 	subs  map[string]bool
 	scope string
 
+	// typing limits typing frames; made on the first one (reader only).
 	typing *bucket
 	// budget limits every frame type; receipts coalesces delivered
 	// receipts. Both belong to the reader goroutine.
@@ -79,7 +81,7 @@ type client struct {
 }
 
 func newClient(s *Service, conn *websocket.Conn) *client {
-	return &client{s: s, conn: conn, scope: "mine", typing: newBucket(4, 4), wake: make(chan struct{}, 1)}
+	return &client{s: s, conn: conn, scope: "mine"}
 }
 
 // enqueue queues a frame; a client whose queue is full is closed (1013)
@@ -156,9 +158,29 @@ func (c *client) startWriterLocked() {
 		}
 		return
 	}
+	c.beginWriterLocked()
+	go c.writeLoop()
+}
+
+// beginWriterLocked marks a writer as running; the caller then runs
+// writeLoop. The wake channel is made here, with the first writer: most
+// idle sockets never need one.
+func (c *client) beginWriterLocked() {
 	c.writing = true
 	c.writers.Add(1)
-	go c.writeLoop()
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+}
+
+// allowTyping takes a token from the socket's typing bucket, made on the
+// first typing frame. Only the reader goroutine calls it.
+func (c *client) allowTyping(now time.Time) bool {
+	if c.typing == nil {
+		c.typing = newBucket(4, 4)
+	}
+	ok, _ := c.typing.allow(now)
+	return ok
 }
 
 // pingTick runs on the ping timer: it asks for a ping and re-arms the
@@ -178,8 +200,7 @@ func (c *client) pingTick() {
 		c.mu.Unlock()
 		return
 	}
-	c.writing = true
-	c.writers.Add(1)
+	c.beginWriterLocked()
 	c.mu.Unlock()
 	c.writeLoop()
 }

@@ -2,6 +2,7 @@ package chatsvc
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -35,9 +36,11 @@ type presence struct {
 // hub knows every connected socket and every agent's presence, and routes
 // frames to them. It never blocks on a socket.
 type hub struct {
-	s           *Service
-	mu          sync.RWMutex
-	visitors    map[string]map[*client]struct{}
+	s  *Service
+	mu sync.RWMutex
+	// visitors holds each visitor's sockets on this node: usually one, so a
+	// slice (8 bytes) rather than a set (a map of its own per visitor).
+	visitors    map[string][]*client
 	agents      map[*client]struct{}
 	presence    map[string]*presence
 	visitorGone map[string]time.Time
@@ -48,7 +51,7 @@ type hub struct {
 
 func newHub(s *Service) *hub {
 	return &hub{
-		s: s, visitors: map[string]map[*client]struct{}{}, agents: map[*client]struct{}{},
+		s: s, visitors: map[string][]*client{}, agents: map[*client]struct{}{},
 		presence: map[string]*presence{}, visitorGone: map[string]time.Time{}, loads: map[string]int{},
 		presenceChanged: make(chan struct{}, 1),
 	}
@@ -56,12 +59,7 @@ func newHub(s *Service) *hub {
 
 func (h *hub) addVisitor(c *client) {
 	h.mu.Lock()
-	set := h.visitors[c.visitorID]
-	if set == nil {
-		set = map[*client]struct{}{}
-		h.visitors[c.visitorID] = set
-	}
-	set[c] = struct{}{}
+	h.visitors[c.visitorID] = append(h.visitors[c.visitorID], c)
 	delete(h.visitorGone, c.visitorID)
 	h.mu.Unlock()
 	h.s.metrics.connections.WithLabelValues("visitor").Inc()
@@ -80,10 +78,12 @@ func (h *hub) visitorReturned(visitorID string) {
 func (h *hub) removeVisitor(c *client) {
 	h.mu.Lock()
 	if set := h.visitors[c.visitorID]; set != nil {
-		delete(set, c)
+		set = slices.DeleteFunc(set, func(o *client) bool { return o == c })
 		if len(set) == 0 {
 			delete(h.visitors, c.visitorID)
 			h.visitorGone[c.visitorID] = time.Now()
+		} else {
+			h.visitors[c.visitorID] = set
 		}
 	}
 	h.mu.Unlock()
@@ -384,7 +384,7 @@ func (h *hub) toVisitor(visitorID string, b []byte, except *client) {
 func (h *hub) deliverVisitor(visitorID string, b []byte, except *client) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.visitors[visitorID] {
+	for _, c := range h.visitors[visitorID] {
 		if c != except {
 			c.enqueue(b)
 		}
@@ -401,7 +401,7 @@ func (h *hub) closeVisitor(visitorID string, b []byte, code int, reason string) 
 func (h *hub) closeVisitorHere(visitorID string, b []byte, code int, reason string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.visitors[visitorID] {
+	for _, c := range h.visitors[visitorID] {
 		c.enqueue(b)
 		c.close(code, reason)
 	}
@@ -492,7 +492,7 @@ func (h *hub) connectedUsers() map[string]access.User {
 func (h *hub) visitorLang(visitorID string) string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.visitors[visitorID] {
+	for _, c := range h.visitors[visitorID] {
 		if c.lang != "" {
 			return c.lang
 		}

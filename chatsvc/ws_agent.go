@@ -137,7 +137,7 @@ func (s *Service) agentFrame(ctx context.Context, cl *client, data []byte, binar
 			cl.fail(f.Ref, asFrameError(s, err))
 			return
 		}
-		if ok, _ := cl.typing.allow(time.Now()); ok {
+		if cl.allowTyping(time.Now()) {
 			b := encode(typingFrame{Type: "typing", ConversationID: f.ConversationID, Role: "agent", Name: cl.user.Name, Typing: f.Typing})
 			s.hub.toVisitor(meta.VisitorID, b, nil)
 			s.hub.toConvAgents(f.ConversationID, meta, b, nil, cl)

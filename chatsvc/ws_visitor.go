@@ -210,7 +210,7 @@ func (s *Service) visitorFrame(ctx context.Context, cl *client, start *startInfo
 			cl.fail(f.Ref, fe)
 			return
 		}
-		if ok, _ := cl.typing.allow(time.Now()); ok {
+		if cl.allowTyping(time.Now()) {
 			s.hub.toConvAgents(f.ConversationID, meta, encode(typingFrame{Type: "typing", ConversationID: f.ConversationID, Role: "visitor", Typing: f.Typing}), nil, nil)
 		}
 	case "delivered":
