@@ -144,8 +144,9 @@ func (s *Service) visitorSocket(conn *websocket.Conn, v *visitorConn) {
 	// Nothing else knows the client yet (it is in no hub list and its ping
 	// timer starts in serve), so the hello is written here, on the socket's
 	// own goroutine. Queuing it would start a writer goroutine per socket
-	// that lingers and whose stack, freed among the readers' stacks, keeps
-	// their memory spans from being reused (docs/benchmarks.md, idle sockets).
+	// that lingers, and whose stack, allocated among the readers' stacks
+	// and freed 2 s later, leaves their spans half used (docs/benchmarks.md,
+	// idle sockets).
 	if err := cl.writeFrames([][]byte{v.hello}); err != nil {
 		return
 	}
