@@ -148,29 +148,32 @@ func (c *client) isClosing() bool {
 // startWriterLocked starts a writer unless one runs (then it wakes it)
 // or the socket is done.
 func (c *client) startWriterLocked() {
+	if c.claimWriterLocked() {
+		go c.writeLoop()
+	}
+}
+
+// claimWriterLocked makes the caller the socket's writer when none runs
+// and the socket is not done: it then returns true and the caller must
+// run writeLoop. Otherwise it wakes the running writer, if any. The wake
+// channel is made with the first writer: most idle sockets never need one.
+func (c *client) claimWriterLocked() bool {
 	if c.finished {
-		return
+		return false
 	}
 	if c.writing {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
-		return
+		return false
 	}
-	c.beginWriterLocked()
-	go c.writeLoop()
-}
-
-// beginWriterLocked marks a writer as running; the caller then runs
-// writeLoop. The wake channel is made here, with the first writer: most
-// idle sockets never need one.
-func (c *client) beginWriterLocked() {
 	c.writing = true
 	c.writers.Add(1)
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
 	}
+	return true
 }
 
 // allowTyping takes a token from the socket's typing bucket, made on the
@@ -195,14 +198,11 @@ func (c *client) pingTick() {
 	}
 	c.pingDue = true
 	c.pinger.Reset(pingEvery)
-	if c.finished || c.writing {
-		c.startWriterLocked() // wakes the running writer, if any
-		c.mu.Unlock()
-		return
-	}
-	c.beginWriterLocked()
+	writer := c.claimWriterLocked()
 	c.mu.Unlock()
-	c.writeLoop()
+	if writer {
+		c.writeLoop()
+	}
 }
 
 // writeLoop owns every write to the socket while it runs. It takes the
