@@ -94,7 +94,7 @@ type Relay struct {
 	lag      *prometheus.GaugeVec
 
 	// backlogAt is when the backlog was last counted (unix nanoseconds):
-	// under steady load every pass is short of a full batch, and counting
+	// under steady load a pass follows nearly every commit, and counting
 	// after each one cost a query per commit.
 	backlogAt atomic.Int64
 	// unsure is set while a batch may sit on Kafka without being marked
@@ -259,9 +259,7 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 		r.unsure.Store(true)
 		return n, fmt.Errorf("relay %s outbox: %w", r.cfg.Store, err)
 	}
-	if n < r.cfg.Batch {
-		r.noteBacklog(ctx, n)
-	}
+	r.noteBacklog(ctx, n)
 	return n, nil
 }
 
@@ -289,9 +287,9 @@ func (r *Relay) skipPublished(ctx context.Context, recs []OutboxRecord) ([]int64
 	return found, rest, nil
 }
 
-// noteBacklog updates the backlog gauges after a pass that emptied the
-// outbox as far as this process could see: at once when it claimed
-// nothing, otherwise at most once per backlogEvery.
+// noteBacklog updates the backlog gauges after a pass: at once when it
+// claimed nothing, otherwise at most once per backlogEvery — also while
+// every pass is full, which is when a relay that falls behind needs them.
 func (r *Relay) noteBacklog(ctx context.Context, claimed int) {
 	if claimed == 0 {
 		r.backlog.WithLabelValues(r.cfg.Store).Set(0)

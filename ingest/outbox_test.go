@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 )
@@ -107,6 +108,50 @@ func TestRelayLingersForMoreCommits(t *testing.T) {
 	if out.published > 2 {
 		t.Fatalf("five commits 5 ms apart took %d publishing passes; a relay lingering 80 ms takes them in one", out.published)
 	}
+}
+
+// slowOutbox is a store whose claims take a while, as a busy store's do.
+type slowOutbox struct {
+	*memOutbox
+	pass time.Duration
+}
+
+func (o slowOutbox) ClaimOutbox(ctx context.Context, limit int, publish PublishFunc) (int, error) {
+	time.Sleep(o.pass)
+	return o.memOutbox.ClaimOutbox(ctx, limit, publish)
+}
+
+// A relay that has fallen behind runs only full passes; its backlog and
+// lag gauges must show it then, not only once it has caught up.
+func TestRelayReportsItsBacklogWhileBehind(t *testing.T) {
+	_, producer := topicsAndProducer(t)
+	mem := &memOutbox{sent: map[int64]bool{}}
+	mem.add(t, 4000)
+	relay, err := NewRelay(RelayConfig{Store: "test", Outbox: slowOutbox{mem, 20 * time.Millisecond}, Producer: producer, Batch: 100, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); relay.Run(ctx, time.Second) }()
+	defer func() { stop(); <-done }()
+	gauge := func(g *prometheus.GaugeVec) float64 {
+		var m dto.Metric
+		if err := g.WithLabelValues("test").Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+	waitFor(t, 10*time.Second, "the backlog gauge to show the records still waiting", func() bool {
+		pending, _, _ := mem.OutboxBacklog(context.Background())
+		if pending == 0 {
+			t.Fatal("the relay caught up before its backlog gauge showed anything")
+		}
+		return gauge(relay.backlog) > 0 && gauge(relay.lag) > 0
+	})
+	waitFor(t, 30*time.Second, "the backlog gauge back to zero once caught up", func() bool {
+		return gauge(relay.backlog) == 0 && gauge(relay.lag) == 0
+	})
 }
 
 // A relay stopped in the middle of publishing (SIGTERM under load) must
