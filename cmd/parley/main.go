@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -43,6 +44,9 @@ set by the PARLEY_* environment variable named in its help.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "chat") {
+		setChatThreads()
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Stdin); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "parley:", err)
@@ -134,7 +138,7 @@ func runRoles(ctx context.Context, name string, roles roleSet, args []string, st
 	if err != nil {
 		return err
 	}
-	log.Info("parley started", "roles", roles.names(), "url", n.url, "node", s.NodeID)
+	log.Info("parley started", "roles", roles.names(), "url", n.url, "node", s.NodeID, "threads", runtime.GOMAXPROCS(0))
 	fmt.Fprintf(stdout, "Parley (%s) is running. Open %s/\n", name, n.url)
 	if n.firstAdminFile != "" {
 		fmt.Fprintf(stdout, "First sign-in: the admin email and password are in %s\n", n.firstAdminFile)
