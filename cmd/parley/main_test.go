@@ -75,7 +75,7 @@ func TestBadConfigurationNamesTheValue(t *testing.T) {
 		{"PARLEY_PARTITIONS", "lots", nil, `invalid value "lots" for PARLEY_PARTITIONS`},
 		{"PARLEY_RETENTION", "forever", nil, `invalid value "forever" for PARLEY_RETENTION`},
 		{"", "", []string{"--addr", "localhost"}, `--addr / PARLEY_ADDR "localhost" is not host:port`},
-		{"", "", []string{"--partitions", "0"}, "PARLEY_PARTITIONS 0 is not between 1 and 1000"},
+		{"", "", []string{"--partitions", "-1"}, "PARLEY_PARTITIONS -1 is not between 0 (automatic) and 1000"},
 		{"", "", []string{"--log-level", "loud"}, `PARLEY_LOG_LEVEL "loud"`},
 		{"", "", []string{"--brokers", "kafka"}, `PARLEY_BROKERS entry "kafka" is not host:port`},
 		{"", "", []string{"--public-url", "example.com"}, "must start with http://"},

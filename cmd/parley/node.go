@@ -185,7 +185,7 @@ func (n *node) connectBroker(ctx context.Context) error {
 		n.brokers = b.Addrs()
 		n.log.Info("embedded broker started", "addrs", n.brokers)
 	}
-	if err := ingest.EnsureTopics(ctx, n.brokers, ingest.DefaultTopics(n.cfg.Partitions, n.cfg.Retention)); err != nil {
+	if err := ingest.EnsureTopics(ctx, n.brokers, ingest.DefaultTopics(n.cfg.topicPartitions(n.broker != nil), n.cfg.Retention)); err != nil {
 		return err
 	}
 	n.producer = ingest.NewProducer(ingest.ProducerConfig{Brokers: n.brokers, Registerer: n.reg})

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parleychat/parley/ingest"
+	"github.com/segmentio/kafka-go"
 )
 
 func TestChatThreadsAddTwoUnlessSetOrLimited(t *testing.T) {
@@ -37,10 +42,25 @@ func TestChatThreadsAddTwoUnlessSetOrLimited(t *testing.T) {
 
 var gomaxprocsMetric = regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$`)
 
-// TestServeRunsTwoThreadsBeyondTheCores starts the built binary, once as
-// it comes and once with GOMAXPROCS in its environment, and reads the
-// setting each one reports on /metrics.
-func TestServeRunsTwoThreadsBeyondTheCores(t *testing.T) {
+func TestTopicPartitionsFollowWhereTheTopicsLive(t *testing.T) {
+	for _, tc := range []struct {
+		flag     int
+		embedded bool
+		want     int
+	}{
+		{0, true, 1}, {0, false, 4}, {8, true, 8}, {2, false, 2},
+	} {
+		if got := (settings{Partitions: tc.flag}).topicPartitions(tc.embedded); got != tc.want {
+			t.Errorf("--partitions %d, embedded %v: %d partitions, want %d", tc.flag, tc.embedded, got, tc.want)
+		}
+	}
+}
+
+// TestServeDefaultsForOneMachine starts the built binary, once as it comes
+// and once with GOMAXPROCS in its environment and --partitions given, and
+// reads the threads each one reports on /metrics and the partitions of
+// the chat topic on its embedded broker.
+func TestServeDefaultsForOneMachine(t *testing.T) {
 	bin := parleyBinary(t)
 	cores := runtime.NumCPU()
 	// The test's own default is the runtime's choice for this machine or
@@ -53,14 +73,17 @@ func TestServeRunsTwoThreadsBeyondTheCores(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		env  []string
-		want int
+		env             []string
+		args            []string
+		want, wantParts int
 	}{
-		{nil, dflt},
-		{[]string{"GOMAXPROCS=1"}, 1},
+		{nil, nil, dflt, 1},
+		{[]string{"GOMAXPROCS=1"}, []string{"--partitions", "3"}, 1, 3},
 	} {
 		addr := freeAddr(t)
-		cmd := exec.Command(bin, "serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", addr, "--log-level", "warn")
+		_, kafkaPort, _ := net.SplitHostPort(freeAddr(t))
+		args := append([]string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", addr, "--kafka-port", kafkaPort, "--log-level", "warn"}, tc.args...)
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(env[:len(env):len(env)], tc.env...)
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
@@ -78,6 +101,12 @@ func TestServeRunsTwoThreadsBeyondTheCores(t *testing.T) {
 			metrics = string(b)
 			return res.StatusCode == http.StatusOK
 		})
+		parts, err := kafka.LookupPartitions(context.Background(), "tcp", "127.0.0.1:"+kafkaPort, ingest.TopicChat)
+		if err != nil {
+			t.Errorf("serve %v: partitions of %s: %v", tc.args, ingest.TopicChat, err)
+		} else if len(parts) != tc.wantParts {
+			t.Errorf("serve %v: %s has %d partitions on the embedded broker; want %d", tc.args, ingest.TopicChat, len(parts), tc.wantParts)
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("serve %v exited with %v:\n%s", tc.env, err, out.String())
