@@ -81,19 +81,26 @@ func (o *memOutbox) add(t *testing.T, n int) {
 	}
 }
 
-// A lingering relay publishes the commits of a few milliseconds in one
-// pass instead of one pass per wake.
-func TestRelayLingersForMoreCommits(t *testing.T) {
-	_, producer := topicsAndProducer(t)
-	out := &memOutbox{sent: map[int64]bool{}}
-	relay, err := NewRelay(RelayConfig{Store: "test", Outbox: out, Producer: producer, Poll: time.Hour, Linger: 80 * time.Millisecond})
+// runRelay builds a relay and runs it until the test ends.
+func runRelay(t *testing.T, cfg RelayConfig) *Relay {
+	t.Helper()
+	relay, err := NewRelay(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); relay.Run(ctx, time.Second) }()
-	defer func() { stop(); <-done }()
+	t.Cleanup(func() { stop(); <-done })
+	return relay
+}
+
+// A lingering relay publishes the commits of a few milliseconds in one
+// pass instead of one pass per wake.
+func TestRelayLingersForMoreCommits(t *testing.T) {
+	_, producer := topicsAndProducer(t)
+	out := &memOutbox{sent: map[int64]bool{}}
+	relay := runRelay(t, RelayConfig{Store: "test", Outbox: out, Producer: producer, Poll: time.Hour, Linger: 80 * time.Millisecond})
 	for range 5 { // five commits 5 ms apart, each waking the relay
 		out.add(t, 1)
 		relay.Wake()
@@ -127,14 +134,7 @@ func TestRelayReportsItsBacklogWhileBehind(t *testing.T) {
 	_, producer := topicsAndProducer(t)
 	mem := &memOutbox{sent: map[int64]bool{}}
 	mem.add(t, 4000)
-	relay, err := NewRelay(RelayConfig{Store: "test", Outbox: slowOutbox{mem, 20 * time.Millisecond}, Producer: producer, Batch: 100, Poll: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); relay.Run(ctx, time.Second) }()
-	defer func() { stop(); <-done }()
+	relay := runRelay(t, RelayConfig{Store: "test", Outbox: slowOutbox{mem, 20 * time.Millisecond}, Producer: producer, Batch: 100, Poll: time.Hour})
 	gauge := func(g *prometheus.GaugeVec) float64 {
 		var m dto.Metric
 		if err := g.WithLabelValues("test").Write(&m); err != nil {
