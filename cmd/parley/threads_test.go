@@ -40,8 +40,6 @@ func TestChatThreadsAddTwoUnlessSetOrLimited(t *testing.T) {
 	}
 }
 
-var gomaxprocsMetric = regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$`)
-
 func TestTopicPartitionsFollowWhereTheTopicsLive(t *testing.T) {
 	for _, tc := range []struct {
 		flag     int
@@ -55,6 +53,8 @@ func TestTopicPartitionsFollowWhereTheTopicsLive(t *testing.T) {
 		}
 	}
 }
+
+var gomaxprocsMetric = regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$`)
 
 // TestServeDefaultsForOneMachine starts the built binary, once as it comes
 // and once with GOMAXPROCS in its environment and --partitions given, and
@@ -90,6 +90,9 @@ func TestServeDefaultsForOneMachine(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() }) // if the test stops before SIGTERM
 		var metrics string
 		waitUntil(t, 60*time.Second, "serve's /metrics", func() bool {
 			res, err := http.Get("http://" + addr + "/metrics")
@@ -108,7 +111,7 @@ func TestServeDefaultsForOneMachine(t *testing.T) {
 			t.Errorf("serve %v: %s has %d partitions on the embedded broker; want %d", tc.args, ingest.TopicChat, len(parts), tc.wantParts)
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
+		if err := <-exited; err != nil {
 			t.Errorf("serve %v exited with %v:\n%s", tc.env, err, out.String())
 		}
 		m := gomaxprocsMetric.FindStringSubmatch(metrics)
