@@ -77,7 +77,7 @@ func NewLiveBus(cfg LiveBusConfig) (*LiveBus, error) {
 		// BatchSize 100 rather than more: kafka-go allocates room for a
 		// whole batch with each one it starts (see ProducerConfig.BatchSize),
 		// and a millisecond's batch holds a few frames.
-		RequiredAcks: kafka.RequireOne, BatchTimeout: time.Millisecond, BatchSize: 100,
+		RequiredAcks: kafka.RequireOne, BatchTimeout: time.Millisecond, BatchSize: 100, BatchBytes: maxRequestBytes,
 		Async: true, MaxAttempts: 3,
 		Completion: func(msgs []kafka.Message, err error) {
 			if err != nil {

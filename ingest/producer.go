@@ -33,6 +33,14 @@ type ProducerConfig struct {
 	Registerer prometheus.Registerer
 }
 
+// maxRequestBytes caps the messages of one produce request per partition.
+// Kafka refuses a request above its message.max.bytes (1,048,588 by
+// default, the embedded broker's too) as a whole; kafka-go counts only the
+// messages, so the cap leaves room for the batch's own framing. A
+// conversation's burst all goes to one partition, so this is reached by
+// one busy conversation, or by a relay catching up on one partition.
+const maxRequestBytes = 1_000_000
+
 // NewProducer builds a producer. It does not dial until the first Publish.
 func NewProducer(cfg ProducerConfig) *Producer {
 	if cfg.BatchTimeout <= 0 {
@@ -48,7 +56,7 @@ func NewProducer(cfg ProducerConfig) *Producer {
 			RequiredAcks:    kafka.RequireAll,
 			BatchTimeout:    cfg.BatchTimeout,
 			BatchSize:       cfg.BatchSize,
-			BatchBytes:      16 << 20,
+			BatchBytes:      maxRequestBytes,
 			MaxAttempts:     5,
 			WriteBackoffMin: 50 * time.Millisecond,
 			WriteBackoffMax: 500 * time.Millisecond,
