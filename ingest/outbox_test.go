@@ -287,12 +287,26 @@ func readChatTopic(t *testing.T, brokers []string, partitions int) (map[string]i
 // and a producer on it, both closed when the test ends.
 func topicsAndProducer(t *testing.T) ([]string, *Producer) {
 	t.Helper()
+	brokers := brokerWithTopics(t, 3)
+	return brokers, producerOn(t, ProducerConfig{Brokers: brokers})
+}
+
+// brokerWithTopics starts an embedded broker with Parley's topics of the
+// given partitions, closed when the test ends, and returns its addresses.
+func brokerWithTopics(t *testing.T, partitions int) []string {
+	t.Helper()
 	broker := startBroker(t, t.TempDir())
 	t.Cleanup(func() { broker.Close() })
-	if err := EnsureTopics(context.Background(), broker.Addrs(), DefaultTopics(3, 0)); err != nil {
+	if err := EnsureTopics(context.Background(), broker.Addrs(), DefaultTopics(partitions, 0)); err != nil {
 		t.Fatal(err)
 	}
-	producer := NewProducer(ProducerConfig{Brokers: broker.Addrs()})
+	return broker.Addrs()
+}
+
+// producerOn builds a producer closed when the test ends.
+func producerOn(t *testing.T, cfg ProducerConfig) *Producer {
+	t.Helper()
+	producer := NewProducer(cfg)
 	t.Cleanup(func() { producer.Close() })
-	return broker.Addrs(), producer
+	return producer
 }

@@ -13,13 +13,8 @@ import (
 // under the broker's message size limit (1 MB by default, on Kafka and on
 // the embedded broker), or the whole batch is refused.
 func TestBurstOnOneConversationStaysUnderTheBrokersLimit(t *testing.T) {
-	broker := startBroker(t, t.TempDir())
-	t.Cleanup(func() { broker.Close() })
-	if err := EnsureTopics(context.Background(), broker.Addrs(), DefaultTopics(1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	producer := NewProducer(ProducerConfig{Brokers: broker.Addrs(), BatchSize: 5000, BatchTimeout: 5 * time.Millisecond})
-	t.Cleanup(func() { producer.Close() })
+	brokers := brokerWithTopics(t, 1)
+	producer := producerOn(t, ProducerConfig{Brokers: brokers, BatchSize: 5000, BatchTimeout: 5 * time.Millisecond})
 	text := strings.Repeat("a long message ", 40) // 600 bytes: 3,000 of them make 2 MB
 	events := make([]Event, 3000)
 	for i := range events {
@@ -30,7 +25,7 @@ func TestBurstOnOneConversationStaysUnderTheBrokersLimit(t *testing.T) {
 	if err := producer.Publish(ctx, events...); err != nil {
 		t.Fatalf("publish 3,000 events of 600 bytes on one key: %v", shortened(err.Error()))
 	}
-	counts, _ := readChatTopic(t, broker.Addrs(), 1)
+	counts, _ := readChatTopic(t, brokers, 1)
 	if len(counts) != len(events) {
 		t.Fatalf("%d events on the topic, want %d", len(counts), len(events))
 	}

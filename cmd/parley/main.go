@@ -44,6 +44,8 @@ set by the PARLEY_* environment variable named in its help.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Here and not in runRoles: tests call run in their own process, whose
+	// threads are not the command's to change.
 	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "chat") {
 		setChatThreads()
 	}
